@@ -1,0 +1,119 @@
+//! Scratch files and file handles that are cleaned up however the program
+//! ends.
+//!
+//! [`tempfile`](https://docs.rs/tempfile) removes a temp file when its guard
+//! is dropped, and only then: on SIGTERM, SIGINT, `process::exit`, a
+//! `panic = "abort"` build or SIGKILL the files stay. tempreg keeps a
+//! registry of every live temp file, temp dir and async file handle, so the
+//! program can clean them all up at any of those moments.
+//!
+//! # Tour
+//!
+//! - [`ResourceRegistry`] hands out guards: [`TempFile`] (named, with an fd),
+//!   [`TempPath`] (named, no fd), [`TempDir`] and [`TrackedFile`] (an async
+//!   handle over `tokio::fs::File`, temp or kept). Dropping a guard removes
+//!   its entry and cleans it.
+//! - [`ResourceRegistry::purge_all`] cleans whatever is still live: flushes
+//!   and closes handles, unlinks temp files, removes temp dirs, and returns a
+//!   [`PurgeReport`]. [`ResourceRegistry::purge_all_blocking`] does the same
+//!   with no runtime, for panic hooks and sync programs.
+//! - [`ResourceRegistry::install_panic_hook`] purges when a panic is about to
+//!   end the process.
+//!
+//! ```
+//! use std::io::Write;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! use tokio::io::AsyncWriteExt;
+//!
+//! let registry = tempreg::ResourceRegistry::new()?;
+//! let mut scratch = registry.temp_file()?;
+//! scratch.write_all(b"partial results")?;
+//! let mut log = registry.temp_file_async().await?;
+//! log.write_all(b"progress").await?;
+//!
+//! // At shutdown, between test cases, or from a panic hook:
+//! let report = registry.purge_all().await;
+//! assert!(report.is_clean());
+//! assert_eq!(report.removed(), 2);
+//! assert!(!scratch.path().exists());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Design
+//!
+//! - **One private session directory per registry.** Temp files and dirs are
+//!   created in `<root>/<prefix>-<pid>-<random>/`, mode 0700 (files 0600,
+//!   dirs 0700). The registry keeps an fd to it and an exclusive `flock` on a
+//!   lock file inside it for its whole life, so that a later process can tell
+//!   a dead owner's directory from a live one by the lock alone.
+//! - **A concurrent table, claimed before cleaned.** Live entries sit in a
+//!   `DashMap`. Whoever removes an entry from the table (a guard's Drop, its
+//!   `close`, a purge) cleans it, so each entry is cleaned exactly once. No
+//!   map lock is held across I/O, an `.await`, or a guard's Drop.
+//! - **Never delete what we did not create.** Every deletion looks the name up
+//!   relative to its directory's fd without following symlinks, compares
+//!   `(st_dev, st_ino)` with what was recorded at creation, and only then
+//!   unlinks it relative to that fd. A replaced name, or a symlink, is left
+//!   alone and reported. Removing a temp dir never follows a symlink out.
+//! - **Never lose data written to a handle we keep.** A purge flushes a kept
+//!   handle's pending writes (and `fdatasync`s them on request) before
+//!   closing it, and reports a flush error; a flush that outlives a deadline
+//!   goes on in the background rather than being dropped.
+//! - **Blocking work off the executor.** Async creation, the purge's unlinks
+//!   and an async temp file's removal on drop run on tokio's blocking pool.
+//!
+//! # What can still leak
+//!
+//! Said plainly, and what limits each case:
+//!
+//! - **SIGKILL, the OOM killer, a stack overflow, power loss.** No code runs.
+//!   The session directory stays behind, its lock released by the kernel;
+//!   the next sweep of the root removes it.
+//! - **SIGTERM, SIGINT, `process::exit`.** By default nothing of ours runs on
+//!   these either: the process must catch the signal, or register an exit
+//!   hook, and call a purge. Dropping guards does not happen on `exit`.
+//! - **A panic** purges only if [`ResourceRegistry::install_panic_hook`] was
+//!   called; by default only when the panic ends the process.
+//! - **Files made by others inside the session directory** are removed with
+//!   it when the registry ends or a hook removes it, but a purge only cleans
+//!   the entries it tracks.
+//! - **A kept or persisted file** is the caller's from then on.
+//! - **A forked child** (without exec) shares the lock; process-wide clean-ups
+//!   (hooks, the final removal of the session) do nothing in a child, but a
+//!   guard dropped there still removes its file, as with `tempfile`.
+//! - **Identity without an fd.** A [`TempPath`] holds no fd, so in theory its
+//!   inode number could be reused after a same-user process replaced it; see
+//!   [`TempPath`]'s *Security* section.
+//! - **The window of session creation.** A process killed between `mkdir` and
+//!   `flock` of its session directory leaves a hidden, empty
+//!   `.<prefix>-init-…` directory.
+
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
+
+mod dir;
+mod entry;
+mod error;
+mod file;
+mod fsops;
+mod options;
+mod panic_hook;
+mod path;
+mod purge;
+mod registry;
+mod session;
+mod tracked;
+
+pub use crate::dir::TempDir;
+pub use crate::entry::{EntryInfo, EntryKind};
+pub use crate::error::{is_closed_error, RegistryClosed};
+pub use crate::file::{PersistError, TempFile};
+pub use crate::options::TempOptions;
+pub use crate::panic_hook::PanicPolicy;
+pub use crate::path::TempPath;
+pub use crate::purge::{PurgeFailure, PurgeFailureKind, PurgeOptions, PurgeReport};
+pub use crate::registry::{RegistryBuilder, ResourceRegistry};
+pub use crate::session::LOCK_NAME;
+pub use crate::tracked::TrackedFile;

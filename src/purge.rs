@@ -1,0 +1,759 @@
+//! The purge: take every live entry out of the table and clean each once.
+//!
+//! # Invariants
+//!
+//! - Entries are claimed (removed from the table) before any I/O, so a
+//!   guard dropped meanwhile finds nothing and cleans nothing: each entry is
+//!   cleaned exactly once.
+//! - Named entries are cleaned on blocking threads that share one work queue
+//!   (a `Mutex` held to pop or to tally, never across a syscall). Handles are
+//!   flushed in their own tasks, so a slow or stuck handle delays nothing else.
+//! - With a deadline, the call returns on time. Queued named entries that no
+//!   worker started go back into the table; handle flushes are left running
+//!   (dropping them could lose written data). Both are reported as timed out.
+//! - The blocking purge never waits on a lock a guard may hold (`try_lock`),
+//!   and never blocks on a tokio operation in flight: such a handle is put
+//!   back, reported busy, and stays tracked.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::entry::{remove_named, Entry, EntryKind, Named, Res, Slot, SlotState};
+use crate::fsops::Removal;
+use crate::registry::Inner;
+
+/// Options for [`purge_all_with`](crate::ResourceRegistry::purge_all_with).
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct PurgeOptions {
+    deadline: Option<Duration>,
+    sync_data: bool,
+}
+
+impl PurgeOptions {
+    /// Options with no deadline and no `fdatasync` (the default).
+    pub fn new() -> PurgeOptions {
+        PurgeOptions::default()
+    }
+
+    /// Return within `limit`, reporting what was not done as timed out.
+    pub fn deadline(mut self, limit: Duration) -> Self {
+        self.deadline = Some(limit);
+        self
+    }
+
+    /// Also `fdatasync` each kept handle after flushing it, so its data is on
+    /// stable storage before the purge returns.
+    pub fn sync_data(mut self, sync: bool) -> Self {
+        self.sync_data = sync;
+        self
+    }
+}
+
+/// Why one entry was not cleaned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PurgeFailureKind {
+    /// The name no longer held the file we created (it was moved away and
+    /// replaced, or turned into a symlink); it was left alone.
+    Replaced,
+    /// The handle was in use on another thread (blocking purge only); it
+    /// stays tracked.
+    Busy,
+    /// The deadline passed first. A temp path stays tracked; a handle's
+    /// flush goes on in the background.
+    TimedOut,
+    /// An I/O error; see [`PurgeFailure::io_error`].
+    Io,
+}
+
+/// One entry that a purge could not clean.
+#[derive(Debug)]
+pub struct PurgeFailure {
+    path: PathBuf,
+    entry: Option<EntryKind>,
+    kind: PurgeFailureKind,
+    error: Option<io::Error>,
+}
+
+impl PurgeFailure {
+    fn new(path: PathBuf, entry: EntryKind, kind: PurgeFailureKind) -> PurgeFailure {
+        PurgeFailure {
+            path,
+            entry: Some(entry),
+            kind,
+            error: None,
+        }
+    }
+
+    fn from_io(path: PathBuf, entry: EntryKind, error: io::Error) -> PurgeFailure {
+        PurgeFailure {
+            path,
+            entry: Some(entry),
+            kind: PurgeFailureKind::Io,
+            error: Some(error),
+        }
+    }
+
+    /// A failure not tied to one entry (removing the session directory).
+    pub(crate) fn io(path: PathBuf, error: io::Error) -> PurgeFailure {
+        PurgeFailure {
+            path,
+            entry: None,
+            kind: PurgeFailureKind::Io,
+            error: Some(error),
+        }
+    }
+
+    /// The path of the entry.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> PurgeFailureKind {
+        self.kind
+    }
+
+    /// The kind of entry, if the failure is about one.
+    pub fn entry_kind(&self) -> Option<EntryKind> {
+        self.entry
+    }
+
+    /// The I/O error, for [`PurgeFailureKind::Io`].
+    pub fn io_error(&self) -> Option<&io::Error> {
+        self.error.as_ref()
+    }
+}
+
+impl fmt::Display for PurgeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = self
+            .entry
+            .map(|k| k.to_string())
+            .unwrap_or_else(|| "path".into());
+        write!(f, "{what} `{}`: ", self.path.display())?;
+        match (self.kind, &self.error) {
+            (PurgeFailureKind::Replaced, _) => {
+                f.write_str("replaced by another file or a symlink; left alone")
+            }
+            (PurgeFailureKind::Busy, _) => {
+                f.write_str("busy (in use on another thread); still tracked")
+            }
+            (PurgeFailureKind::TimedOut, _) => {
+                f.write_str("timed out; still tracked or finishing in the background")
+            }
+            (PurgeFailureKind::Io, Some(e)) => write!(f, "{e}"),
+            (PurgeFailureKind::Io, None) => f.write_str("I/O error"),
+        }
+    }
+}
+
+/// What a purge did: counts, failures and time taken.
+#[derive(Debug, Default)]
+#[must_use = "a purge report says what could not be cleaned"]
+pub struct PurgeReport {
+    removed: usize,
+    closed: usize,
+    gone: usize,
+    failures: Vec<PurgeFailure>,
+    elapsed: Duration,
+}
+
+impl PurgeReport {
+    /// Temp files and dirs removed (an async temp file counts here too).
+    pub fn removed(&self) -> usize {
+        self.removed
+    }
+
+    /// Handles flushed and closed.
+    pub fn closed(&self) -> usize {
+        self.closed
+    }
+
+    /// Temp paths that were already gone (removed by someone else).
+    pub fn already_gone(&self) -> usize {
+        self.gone
+    }
+
+    /// What could not be cleaned, and why.
+    pub fn failures(&self) -> &[PurgeFailure] {
+        &self.failures
+    }
+
+    /// True if nothing failed.
+    pub fn is_clean(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// How long the purge took.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    pub(crate) fn push_failure(&mut self, failure: PurgeFailure) {
+        self.failures.push(failure);
+    }
+
+    /// Adds another report's counts and failures to this one.
+    pub fn merge(&mut self, other: PurgeReport) {
+        self.removed += other.removed;
+        self.closed += other.closed;
+        self.gone += other.gone;
+        self.failures.extend(other.failures);
+        self.elapsed = self.elapsed.max(other.elapsed);
+    }
+
+    fn tally(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Removed => self.removed += 1,
+            Outcome::Gone => self.gone += 1,
+            Outcome::Closed { removed } => {
+                self.closed += 1;
+                self.removed += usize::from(removed);
+            }
+            Outcome::Failed(f) => {
+                tracing::warn!(failure = %f, "tempreg purge could not clean an entry");
+                self.failures.push(f);
+            }
+        }
+    }
+}
+
+impl fmt::Display for PurgeReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "removed {} temp path(s), closed {} handle(s)",
+            self.removed, self.closed
+        )?;
+        if self.gone > 0 {
+            write!(f, ", {} already gone", self.gone)?;
+        }
+        write!(f, " in {:.1?}", self.elapsed)?;
+        if self.failures.is_empty() {
+            f.write_str("; clean")
+        } else {
+            write!(f, "; {} failure(s):", self.failures.len())?;
+            for failure in &self.failures {
+                write!(f, "\n  {failure}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The result of cleaning one entry.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Removed,
+    Gone,
+    Closed { removed: bool },
+    Failed(PurgeFailure),
+}
+
+fn named_outcome(
+    inner: &Inner,
+    kind: EntryKind,
+    named: &Named,
+    result: io::Result<Removal>,
+) -> Outcome {
+    match result {
+        Ok(Removal::Removed) => Outcome::Removed,
+        Ok(Removal::Gone) => Outcome::Gone,
+        Ok(Removal::Replaced) => Outcome::Failed(PurgeFailure::new(
+            inner.session.child(&named.name),
+            kind,
+            PurgeFailureKind::Replaced,
+        )),
+        Err(e) => Outcome::Failed(PurgeFailure::from_io(
+            inner.session.child(&named.name),
+            kind,
+            e,
+        )),
+    }
+}
+
+/// Cleans one claimed named entry; blocking.
+fn clean_named(inner: &Inner, kind: EntryKind, named: &Named) -> Outcome {
+    let outcome = named_outcome(
+        inner,
+        kind,
+        named,
+        remove_named(&inner.session, kind, named),
+    );
+    tracing::debug!(name = ?named.name, ?outcome, "tempreg cleaned entry");
+    outcome
+}
+
+/// Cleans a claimed entry on this thread, ignoring the outcome but for a log
+/// line. For Drop paths and failed registrations.
+pub(crate) fn clean_quietly(inner: &Inner, entry: Entry) {
+    let outcome = clean_blocking(inner, None, entry, false);
+    if let Outcome::Failed(f) = outcome {
+        tracing::debug!(failure = %f, "tempreg could not clean an entry");
+    }
+}
+
+/// Runs a clean-up on tokio's blocking pool when on a runtime, else here. If
+/// the runtime drops the job without running it (it is shutting down), the
+/// job runs in the drop instead: a clean-up is never lost.
+pub(crate) fn clean_in_background(inner: &Arc<Inner>, entry: Entry) {
+    struct Job {
+        inner: Arc<Inner>,
+        entry: Option<Entry>,
+    }
+    impl Drop for Job {
+        fn drop(&mut self) {
+            if let Some(entry) = self.entry.take() {
+                clean_quietly(&self.inner, entry);
+            }
+            if self.inner.background.fetch_sub(1, Ordering::AcqRel) == 1 {
+                self.inner.background_done.notify_waiters();
+            }
+        }
+    }
+    let needs_io = match &entry.res {
+        Res::Named(_) => true,
+        Res::Handle { temp, .. } => temp.is_some(),
+    };
+    inner.background.fetch_add(1, Ordering::AcqRel);
+    let job = Job {
+        inner: Arc::clone(inner),
+        entry: Some(entry),
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if needs_io => {
+            // spawn_blocking only panics when no thread can be started; the
+            // job then runs in its Drop during the unwind, so catch it here.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                handle.spawn_blocking(move || drop(job));
+            }));
+        }
+        _ => drop(job),
+    }
+}
+
+/// Cleans one claimed entry on this thread without waiting on anything.
+fn clean_blocking(inner: &Inner, id: Option<u64>, entry: Entry, sync_data: bool) -> Outcome {
+    match &entry.res {
+        Res::Named(named) => clean_named(inner, entry.kind, named),
+        Res::Handle { .. } => match close_handle_now(inner, entry, sync_data) {
+            Ok(outcome) => outcome,
+            Err(back) => {
+                // Busy: the guard (or an operation of tokio's) holds it.
+                let path = back.path(&inner.session);
+                let kind = back.kind;
+                // Stays tracked: the next purge or the guard's Drop gets it.
+                // (Without an id the guard is gone, and closing is its Drop's.)
+                if let Some(id) = id {
+                    inner.restore(id, back);
+                }
+                Outcome::Failed(PurgeFailure::new(path, kind, PurgeFailureKind::Busy))
+            }
+        },
+    }
+}
+
+/// Closes a handle without blocking on its lock or on a tokio operation in
+/// flight; hands the entry back if it cannot.
+fn close_handle_now(inner: &Inner, entry: Entry, sync_data: bool) -> Result<Outcome, Entry> {
+    let Res::Handle { slot, path, temp } = &entry.res else {
+        return Ok(Outcome::Gone);
+    };
+    let mut failure = None;
+    let closed = match slot.try_take(SlotState::Purged) {
+        Err(()) => return Err(entry),
+        Ok(None) => false,
+        Ok(Some(mut file)) => {
+            // Finish a completed operation and learn its result; Pending
+            // means tokio's blocking pool is still writing: leave it.
+            let mut cx = Context::from_waker(Waker::noop());
+            match Pin::new(&mut file).poll_flush(&mut cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => {
+                    failure = Some(crate::error::with_path(e, "flush", path));
+                }
+                Poll::Pending => {
+                    slot.put_back(file);
+                    return Err(entry);
+                }
+            }
+            match file.try_into_std() {
+                Ok(std_file) => {
+                    if sync_data && failure.is_none() {
+                        if let Err(e) = std_file.sync_data() {
+                            failure = Some(crate::error::with_path(e, "sync", path));
+                        }
+                    }
+                    drop(std_file);
+                }
+                Err(file) => {
+                    slot.put_back(file);
+                    return Err(entry);
+                }
+            }
+            true
+        }
+    };
+    let mut removed = false;
+    if let Some(named) = temp {
+        match clean_named(inner, entry.kind, named) {
+            Outcome::Removed => removed = true,
+            Outcome::Failed(f) if failure.is_none() => return Ok(Outcome::Failed(f)),
+            _ => {}
+        }
+    }
+    Ok(match failure {
+        Some(e) => Outcome::Failed(PurgeFailure::from_io(path.clone(), entry.kind, e)),
+        None if closed => Outcome::Closed { removed },
+        None if removed => Outcome::Removed,
+        None => Outcome::Gone,
+    })
+}
+
+/// Flushes, optionally syncs, and closes a claimed handle; then unlinks it if
+/// it is a temp file. Runs in its own task.
+async fn close_handle(
+    inner: Arc<Inner>,
+    kind: EntryKind,
+    slot: Arc<Slot>,
+    path: PathBuf,
+    temp: Option<Named>,
+    sync_data: bool,
+) -> Outcome {
+    let mut failure = None;
+    let file = slot.take(SlotState::Purged);
+    let closed = file.is_some();
+    if let Some(mut file) = file {
+        if let Err(e) = file.flush().await {
+            failure = Some(crate::error::with_path(e, "flush", &path));
+        } else if sync_data {
+            if let Err(e) = file.sync_data().await {
+                failure = Some(crate::error::with_path(e, "sync", &path));
+            }
+        }
+        // close(2) can block (NFS flushes on close): do it off the executor.
+        let std_file = file.into_std().await;
+        let cleanup_inner = Arc::clone(&inner);
+        let removal = tokio::task::spawn_blocking(move || {
+            drop(std_file);
+            temp.map(|named| clean_named(&cleanup_inner, kind, &named))
+        })
+        .await;
+        return finish_handle(path, kind, closed, failure, removal.unwrap_or(None));
+    }
+    let removal = match temp {
+        Some(named) => tokio::task::spawn_blocking(move || Some(clean_named(&inner, kind, &named)))
+            .await
+            .unwrap_or(None),
+        None => None,
+    };
+    finish_handle(path, kind, closed, failure, removal)
+}
+
+fn finish_handle(
+    path: PathBuf,
+    kind: EntryKind,
+    closed: bool,
+    failure: Option<io::Error>,
+    removal: Option<Outcome>,
+) -> Outcome {
+    if let Some(e) = failure {
+        return Outcome::Failed(PurgeFailure::from_io(path, kind, e));
+    }
+    let removed = match removal {
+        Some(Outcome::Failed(f)) => return Outcome::Failed(f),
+        Some(Outcome::Removed) => true,
+        _ => false,
+    };
+    match (closed, removed) {
+        (true, _) => Outcome::Closed { removed },
+        (false, true) => Outcome::Removed,
+        (false, false) => Outcome::Gone,
+    }
+}
+
+/// Named entries shared by the blocking workers of one purge.
+struct Queue {
+    state: Mutex<QueueState>,
+}
+
+struct QueueState {
+    pending: Vec<(u64, EntryKind, Named)>,
+    report: PurgeReport,
+    /// Set when the caller gave up at its deadline: workers stop taking work.
+    abandoned: bool,
+    /// What each worker is cleaning right now, for a timed-out report.
+    in_flight: Vec<Option<(EntryKind, PathBuf)>>,
+    track_in_flight: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Cleans entries until the queue is empty or abandoned.
+    fn work(&self, inner: &Inner, worker: usize) {
+        loop {
+            let (kind, named) = {
+                let mut state = self.lock();
+                if state.abandoned {
+                    return;
+                }
+                let Some((_, kind, named)) = state.pending.pop() else {
+                    return;
+                };
+                if state.track_in_flight {
+                    state.in_flight[worker] = Some((kind, inner.session.child(&named.name)));
+                }
+                (kind, named)
+            };
+            let outcome = clean_named(inner, kind, &named);
+            let mut state = self.lock();
+            if state.track_in_flight {
+                state.in_flight[worker] = None;
+            }
+            if !state.abandoned {
+                state.report.tally(outcome);
+            }
+        }
+    }
+}
+
+fn split(claimed: Vec<(u64, Entry)>) -> (Vec<(u64, EntryKind, Named)>, Vec<(u64, Entry)>) {
+    let mut named = Vec::with_capacity(claimed.len());
+    let mut handles = Vec::new();
+    for (id, entry) in claimed {
+        match entry.res {
+            Res::Named(n) => named.push((id, entry.kind, n)),
+            Res::Handle { .. } => handles.push((id, entry)),
+        }
+    }
+    (named, handles)
+}
+
+fn start_log(inner: &Inner) {
+    tracing::info!(
+        session = %inner.session.path().display(),
+        entries = inner.len(),
+        "tempreg purge started"
+    );
+}
+
+fn end_log(inner: &Inner, report: &PurgeReport) {
+    tracing::info!(
+        session = %inner.session.path().display(),
+        removed = report.removed,
+        closed = report.closed,
+        already_gone = report.gone,
+        failures = report.failures.len(),
+        elapsed_ms = report.elapsed.as_secs_f64() * 1e3,
+        "tempreg purge finished"
+    );
+}
+
+/// How many blocking workers to use for `n` named entries.
+fn workers_for(n: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    n.div_ceil(512).clamp(1, cores.min(4))
+}
+
+/// Waits until background clean-ups of dropped guards are done.
+async fn settle(inner: &Inner) {
+    loop {
+        let notified = inner.background_done.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if inner.background.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        notified.await;
+    }
+}
+
+pub(crate) async fn purge_async(inner: &Arc<Inner>, options: PurgeOptions) -> PurgeReport {
+    let start = Instant::now();
+    let deadline = options.deadline.map(|d| tokio::time::Instant::now() + d);
+    start_log(inner);
+    match deadline {
+        Some(at) => {
+            let _ = tokio::time::timeout_at(at, settle(inner)).await;
+        }
+        None => settle(inner).await,
+    }
+    let (named, handles) = split(inner.claim_all());
+
+    let mut handle_tasks = Vec::with_capacity(handles.len());
+    for (_, entry) in handles {
+        let kind = entry.kind;
+        let Res::Handle { slot, path, temp } = entry.res else {
+            continue;
+        };
+        let task = tokio::spawn(close_handle(
+            Arc::clone(inner),
+            kind,
+            slot,
+            path.clone(),
+            temp,
+            options.sync_data,
+        ));
+        handle_tasks.push((kind, path, Some(task)));
+    }
+
+    let n_workers = if named.is_empty() {
+        0
+    } else {
+        workers_for(named.len())
+    };
+    let queue = Arc::new(Queue {
+        state: Mutex::new(QueueState {
+            pending: named,
+            report: PurgeReport::default(),
+            abandoned: false,
+            in_flight: vec![None; n_workers],
+            track_in_flight: deadline.is_some(),
+        }),
+    });
+    // If this future is dropped, queued entries go back into the table.
+    let requeue = scopeguard::guard((Arc::clone(&queue), Arc::clone(inner)), |(queue, inner)| {
+        let mut state = queue.lock();
+        state.abandoned = true;
+        for (id, kind, named) in state.pending.drain(..) {
+            inner.restore(
+                id,
+                Entry {
+                    kind,
+                    created: Instant::now(),
+                    res: Res::Named(named),
+                },
+            );
+        }
+    });
+    let mut workers = Vec::with_capacity(n_workers);
+    for w in 0..n_workers {
+        let queue = Arc::clone(&queue);
+        let inner = Arc::clone(inner);
+        workers.push(tokio::task::spawn_blocking(move || queue.work(&inner, w)));
+    }
+
+    let mut report = PurgeReport::default();
+    let wait_all = async {
+        for (_, _, task) in handle_tasks.iter_mut() {
+            if let Some(handle) = task.as_mut() {
+                let outcome = handle.await;
+                *task = None;
+                match outcome {
+                    Ok(outcome) => report.tally(outcome),
+                    Err(e) => tracing::warn!(error = %e, "tempreg handle clean-up task failed"),
+                }
+            }
+        }
+        for worker in workers {
+            let _ = worker.await;
+        }
+    };
+    let timed_out = match deadline {
+        Some(at) => tokio::time::timeout_at(at, wait_all).await.is_err(),
+        None => {
+            wait_all.await;
+            false
+        }
+    };
+    // Done waiting: from here this function requeues unstarted entries itself.
+    let (queue, _) = scopeguard::ScopeGuard::into_inner(requeue);
+    let mut state = queue.lock();
+    state.abandoned = true;
+    report.merge(std::mem::take(&mut state.report));
+    if timed_out {
+        for (id, kind, named) in state.pending.drain(..) {
+            report.tally(Outcome::Failed(PurgeFailure::new(
+                inner.session.child(&named.name),
+                kind,
+                PurgeFailureKind::TimedOut,
+            )));
+            inner.restore(
+                id,
+                Entry {
+                    kind,
+                    created: Instant::now(),
+                    res: Res::Named(named),
+                },
+            );
+        }
+        for (kind, path) in state.in_flight.iter_mut().filter_map(Option::take) {
+            report.tally(Outcome::Failed(PurgeFailure::new(
+                path,
+                kind,
+                PurgeFailureKind::TimedOut,
+            )));
+        }
+        for (kind, path, task) in handle_tasks {
+            if task.is_some() {
+                // Left running: its flush keeps the caller's data.
+                report.tally(Outcome::Failed(PurgeFailure::new(
+                    path,
+                    kind,
+                    PurgeFailureKind::TimedOut,
+                )));
+            }
+        }
+    }
+    drop(state);
+    report.elapsed = start.elapsed();
+    end_log(inner, &report);
+    report
+}
+
+pub(crate) fn purge_blocking(inner: &Arc<Inner>, options: PurgeOptions) -> PurgeReport {
+    let start = Instant::now();
+    let deadline = options.deadline.map(|d| start + d);
+    start_log(inner);
+    let mut report = PurgeReport::default();
+    let (named, handles) = split(inner.claim_all());
+    for (id, entry) in handles {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            let path = entry.path(&inner.session);
+            report.tally(Outcome::Failed(PurgeFailure::new(
+                path,
+                entry.kind,
+                PurgeFailureKind::TimedOut,
+            )));
+            inner.restore(id, entry);
+            continue;
+        }
+        report.tally(clean_blocking(inner, Some(id), entry, options.sync_data));
+    }
+    let mut named = named;
+    while let Some((id, kind, n)) = named.pop() {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            report.tally(Outcome::Failed(PurgeFailure::new(
+                inner.session.child(&n.name),
+                kind,
+                PurgeFailureKind::TimedOut,
+            )));
+            inner.restore(
+                id,
+                Entry {
+                    kind,
+                    created: Instant::now(),
+                    res: Res::Named(n),
+                },
+            );
+            continue;
+        }
+        report.tally(clean_named(inner, kind, &n));
+    }
+    report.elapsed = start.elapsed();
+    end_log(inner, &report);
+    report
+}

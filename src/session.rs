@@ -1,0 +1,289 @@
+//! The session directory: one private directory per registry, locked for life.
+//!
+//! A registry lives in `<root>/<prefix>-<pid>-<random>/`, mode 0700. Inside it
+//! is a lock file, [`LOCK_NAME`], opened `O_CLOEXEC` and held with an exclusive
+//! `flock` for as long as the registry (or any guard of it) lives. A later
+//! process that can take that lock knows the owner is dead, whatever the pid in
+//! the name says: that is how [`sweep_orphans`](crate::sweep_orphans) decides.
+//!
+//! # Invariants
+//!
+//! - A directory with a final session name always has its lock file, locked
+//!   by a live owner or by nobody. The directory is made under a hidden
+//!   `.<prefix>-init-…` name, the lock is taken, and only then is it renamed
+//!   into place (`RENAME_NOREPLACE`), so a sweeper never sees a final-named
+//!   session between its `mkdir` and its `flock`.
+//! - The lock fd is never inherited across `exec` (`O_CLOEXEC`). A child
+//!   forked without exec shares the open file description and so the lock,
+//!   which is what keeps the session live while that child runs.
+//! - Removal goes through the directory's fd and is checked against the
+//!   identity recorded at creation; the lock file is unlinked last, then the
+//!   directory, while the lock is still held.
+
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags};
+
+use crate::entry::Named;
+use crate::error::with_path;
+use crate::fsops::{self, FileId, Removal};
+
+/// The name of the lock file inside every session directory.
+pub const LOCK_NAME: &str = ".tempreg.lock";
+
+/// The prefix used when none is given.
+pub(crate) const DEFAULT_PREFIX: &str = "tempreg";
+
+/// One registry's private directory and the lock that says it is alive.
+#[derive(Debug)]
+pub(crate) struct Session {
+    root: PathBuf,
+    root_fd: OwnedFd,
+    path: PathBuf,
+    name: OsString,
+    dir: OwnedFd,
+    id: FileId,
+    /// Held for the session's whole life; dropping it releases the flock.
+    _lock: OwnedFd,
+    removed: AtomicBool,
+    /// Names moved out of reach of the final removal (a `keep` whose move to
+    /// the root failed). Rarely non-empty.
+    kept: Mutex<HashSet<OsString>>,
+}
+
+/// Checks a user-supplied name part (prefix or suffix).
+pub(crate) fn check_name_part(what: &str, part: &OsStr) -> io::Result<()> {
+    let bytes = part.as_bytes();
+    if bytes.contains(&b'/') || bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "tempreg: {what} {:?} must not contain `/` or a NUL byte",
+                part
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl Session {
+    /// Creates and locks a new session directory under `root`.
+    pub(crate) fn create(root: &Path, prefix: &str) -> io::Result<Session> {
+        check_name_part("prefix", OsStr::new(prefix))?;
+        if prefix.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "tempreg: prefix must not be empty",
+            ));
+        }
+        let root = std::path::absolute(root).map_err(|e| with_path(e, "resolve root", root))?;
+        let root_fd = fsops::open_dir(&root).map_err(|e| with_path(e, "open root", &root))?;
+        let pid = std::process::id();
+
+        // Made under a hidden name, locked, then renamed into place.
+        let init_prefix = format!(".{prefix}-init-{pid}-");
+        let init = tempfile::Builder::new()
+            .prefix(&init_prefix)
+            .rand_bytes(8)
+            .make_in(&root, |p| {
+                let name = p.file_name().unwrap_or_default();
+                fsops::create_dir_at(root_fd.as_fd(), name)
+            })
+            .map_err(|e| with_path(e, "create session directory in", &root))?;
+        let (id, init_path) = init.into_parts();
+        // The path is ours to manage from here; tempfile must not remove it.
+        let init_path = init_path.keep().map_err(|e| e.error)?;
+        let init_name = init_path.file_name().unwrap_or_default().to_os_string();
+        let undo = scopeguard::guard((), |()| {
+            let _ = fsops::remove_dir_at(root_fd.as_fd(), &init_name, id);
+        });
+
+        let dir = fsops::open_dir_at(root_fd.as_fd(), &init_name)
+            .map_err(|e| with_path(e, "open session directory", &init_path))?;
+        if FileId::of_fd(&dir)? != id {
+            return Err(crate::error::replaced("open session directory", &init_path));
+        }
+        let lock = rustix::fs::openat(
+            &dir,
+            LOCK_NAME,
+            OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| with_path(e, "create lock file", &init_path.join(LOCK_NAME)))?;
+        rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive)
+            .map_err(|e| with_path(e, "lock", &init_path.join(LOCK_NAME)))?;
+        // The owner's pid, for `tempreg ls`; the lock, not this, decides liveness.
+        let mut lock_file = std::fs::File::from(lock);
+        let _ = writeln!(lock_file, "{pid}");
+        let lock = OwnedFd::from(lock_file);
+
+        let final_prefix = format!("{prefix}-{pid}-");
+        let done = tempfile::Builder::new()
+            .prefix(&final_prefix)
+            .rand_bytes(8)
+            .make_in(&root, |p| {
+                fsops::rename_at(
+                    root_fd.as_fd(),
+                    &init_name,
+                    root_fd.as_fd(),
+                    Path::new(p.file_name().unwrap_or_default()),
+                    true,
+                )
+            })
+            .map_err(|e| with_path(e, "name session directory in", &root))?;
+        let (_, path) = done.into_parts();
+        let path = path.keep().map_err(|e| e.error)?;
+        scopeguard::ScopeGuard::into_inner(undo);
+        let name = path.file_name().unwrap_or_default().to_os_string();
+        tracing::debug!(session = %path.display(), "tempreg session created");
+        Ok(Session {
+            root,
+            root_fd,
+            path,
+            name,
+            dir,
+            id,
+            _lock: lock,
+            removed: AtomicBool::new(false),
+            kept: Mutex::new(HashSet::new()),
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn dir(&self) -> BorrowedFd<'_> {
+        self.dir.as_fd()
+    }
+
+    pub(crate) fn root_fd(&self) -> BorrowedFd<'_> {
+        self.root_fd.as_fd()
+    }
+
+    /// The full path of an entry named `name` inside the session.
+    pub(crate) fn child(&self, name: &OsStr) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Marks `name` as kept in place: the final removal leaves it (and so the
+    /// session directory, without its lock file) alone.
+    pub(crate) fn mark_kept(&self, name: &OsStr) {
+        self.kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_os_string());
+    }
+
+    /// Moves `named` from the session directory into the root, under the
+    /// same name if it is free, else under that name plus a random suffix.
+    /// The identity is checked first: a replaced name is not moved.
+    pub(crate) fn move_out(&self, named: &Named) -> io::Result<PathBuf> {
+        let from = self.child(&named.name);
+        match rustix::fs::statat(&self.dir, &named.name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileId::of_stat(&st) == named.id => {}
+            Ok(_) => return Err(crate::error::replaced("keep", &from)),
+            Err(e) => return Err(with_path(e, "keep", &from)),
+        }
+        let mut prefix = named.name.clone();
+        prefix.push("-");
+        for rand in [0, 6] {
+            let mut builder = tempfile::Builder::new();
+            if rand == 0 {
+                builder.prefix(&named.name).rand_bytes(0);
+            } else {
+                builder.prefix(&prefix).rand_bytes(rand);
+            }
+            let moved = builder.make_in(&self.root, |to| {
+                let to_name = Path::new(to.file_name().unwrap_or_default());
+                fsops::rename_at(self.dir(), &named.name, self.root_fd(), to_name, true)
+            });
+            match moved {
+                Ok(done) => {
+                    let (_, path) = done.into_parts();
+                    return path.keep().map_err(|e| e.error);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && rand == 0 => continue,
+                Err(e) => return Err(with_path(e, "keep (move into the root)", &from)),
+            }
+        }
+        Err(with_path(
+            io::Error::from(io::ErrorKind::AlreadyExists),
+            "keep (move into the root)",
+            &from,
+        ))
+    }
+
+    /// Removes the session directory and everything in it, but what was
+    /// marked kept. Runs at most once; later calls return `Ok(())`.
+    ///
+    /// Used when the registry and all its guards are gone, and by the panic
+    /// and exit hooks when the process is ending. The lock is still held
+    /// throughout, so no sweeper acts on the directory meanwhile.
+    pub(crate) fn remove(&self) -> io::Result<()> {
+        if self.removed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let kept = self
+            .kept
+            .lock()
+            .map(|k| k.clone())
+            .unwrap_or_else(|p| p.into_inner().clone());
+        let top = rustix::fs::openat(
+            &self.dir,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| with_path(e, "open session directory", &self.path))?;
+        let skip = |name: &OsStr| name == OsStr::new(LOCK_NAME) || kept.contains(name);
+        let contents = fsops::remove_contents(top, Some(&skip));
+        let lock = rustix::fs::unlinkat(&self.dir, LOCK_NAME, AtFlags::empty());
+        if !kept.is_empty() {
+            tracing::warn!(
+                session = %self.path.display(),
+                kept = kept.len(),
+                "tempreg session directory left in place: it holds kept entries"
+            );
+            return contents
+                .map(drop)
+                .map_err(|e| with_path(e, "clear session directory", &self.path));
+        }
+        contents.map_err(|e| with_path(e, "clear session directory", &self.path))?;
+        if let Err(e) = lock {
+            if e != rustix::io::Errno::NOENT {
+                return Err(with_path(e, "remove lock file", &self.path.join(LOCK_NAME)));
+            }
+        }
+        match fsops::remove_dir_at(self.root_fd.as_fd(), &self.name, self.id) {
+            Ok(Removal::Removed) | Ok(Removal::Gone) => {
+                tracing::debug!(session = %self.path.display(), "tempreg session removed");
+                Ok(())
+            }
+            Ok(Removal::Replaced) => Err(crate::error::replaced(
+                "remove session directory",
+                &self.path,
+            )),
+            Err(e) => Err(with_path(e, "remove session directory", &self.path)),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Err(e) = self.remove() {
+            tracing::warn!(error = %e, "tempreg could not remove its session directory");
+        }
+    }
+}
