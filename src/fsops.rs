@@ -205,11 +205,7 @@ pub(crate) fn remove_contents(
         fd: OwnedFd,
         names: Vec<(OsString, bool)>,
     }
-    let names = match list(&top) {
-        Ok(names) => names,
-        Err(e) => return Err(e),
-    };
-    let names = names
+    let names = list(&top)?
         .into_iter()
         .filter(|name| skip.is_none_or(|skip| !skip(name)))
         .map(|n| (n, false))

@@ -93,6 +93,7 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
+mod adapters;
 mod dir;
 mod entry;
 mod error;
@@ -104,8 +105,12 @@ mod path;
 mod purge;
 mod registry;
 mod session;
+mod shutdown;
 mod tracked;
 
+#[cfg(feature = "tokio-graceful-shutdown")]
+pub use crate::adapters::{PurgeError, PurgeSubsystem};
+pub use crate::adapters::{purge_on_cancel, purge_on_cancel_with};
 pub use crate::dir::TempDir;
 pub use crate::entry::{EntryInfo, EntryKind};
 pub use crate::error::{is_closed_error, RegistryClosed};
@@ -116,4 +121,8 @@ pub use crate::path::TempPath;
 pub use crate::purge::{PurgeFailure, PurgeFailureKind, PurgeOptions, PurgeReport};
 pub use crate::registry::{RegistryBuilder, ResourceRegistry};
 pub use crate::session::LOCK_NAME;
+pub use crate::shutdown::{
+    cleanup_on_signals, ShutdownReason, Shutdown, ShutdownBuilder, ShutdownReport, SignalCleanup,
+    StepOutcome, StepReport, TaskOutcome, TaskReport, CLEANUP_SIGNALS,
+};
 pub use crate::tracked::TrackedFile;

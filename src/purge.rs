@@ -488,7 +488,7 @@ struct Queue {
 }
 
 struct QueueState {
-    pending: Vec<(u64, EntryKind, Named)>,
+    pending: Vec<NamedJob>,
     report: PurgeReport,
     /// Set when the caller gave up at its deadline: workers stop taking work.
     abandoned: bool,
@@ -530,7 +530,10 @@ impl Queue {
     }
 }
 
-fn split(claimed: Vec<(u64, Entry)>) -> (Vec<(u64, EntryKind, Named)>, Vec<(u64, Entry)>) {
+/// A claimed named entry waiting for a worker: its id (to restore it), kind and name.
+type NamedJob = (u64, EntryKind, Named);
+
+fn split(claimed: Vec<(u64, Entry)>) -> (Vec<NamedJob>, Vec<(u64, Entry)>) {
     let mut named = Vec::with_capacity(claimed.len());
     let mut handles = Vec::new();
     for (id, entry) in claimed {

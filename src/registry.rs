@@ -132,7 +132,7 @@ impl Inner {
             .iter()
             .map(|e| e.value().info(&self.session))
             .collect();
-        infos.sort_by(|a, b| b.age.cmp(&a.age));
+        infos.sort_by_key(|info| std::cmp::Reverse(info.age));
         infos
     }
 }
@@ -493,15 +493,7 @@ impl RegistryBuilder {
     /// the root's path in the message.
     pub fn build(self) -> io::Result<ResourceRegistry> {
         let root = self.root.unwrap_or_else(std::env::temp_dir);
-        let session = Session::create(&root, &self.prefix).map_err(|e| {
-            if e.kind() == io::ErrorKind::InvalidInput {
-                e
-            } else if e.get_ref().is_some() {
-                e
-            } else {
-                with_path(e, "use root", &root)
-            }
-        })?;
+        let session = Session::create(&root, &self.prefix)?;
         Ok(ResourceRegistry {
             inner: Arc::new(Inner {
                 session,

@@ -107,7 +107,7 @@ impl Session {
 
         let dir = fsops::open_dir_at(root_fd.as_fd(), &init_name)
             .map_err(|e| with_path(e, "open session directory", &init_path))?;
-        if FileId::of_fd(&dir)? != id {
+        if FileId::of_fd(&dir).map_err(|e| with_path(e, "stat", &init_path))? != id {
             return Err(crate::error::replaced("open session directory", &init_path));
         }
         let lock = rustix::fs::openat(

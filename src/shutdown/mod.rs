@@ -1,0 +1,628 @@
+//! Graceful shutdown: turn SIGTERM/SIGINT into an orderly stop.
+//!
+//! [`Shutdown`] owns a [`CancellationToken`] and a [`TaskTracker`]. When
+//! shutdown begins (a signal, [`Shutdown::trigger`], or the token being
+//! cancelled), it
+//!
+//! 1. cancels the token, which every tracked task sees;
+//! 2. waits for the tracked tasks up to the grace period, less the time kept
+//!    for cleanup steps, then aborts what is left;
+//! 3. runs the cleanup steps in reverse order of registration, each in its
+//!    own task under its own time limit: an error, a panic or a time-out is
+//!    reported and the next step runs anyway;
+//! 4. returns a [`ShutdownReport`], whose [`exit`](ShutdownReport::exit) ends
+//!    the process as a supervisor expects.
+//!
+//! The whole of it keeps to one deadline: trigger time plus the grace period
+//! (25 s by default, under Kubernetes' 30 s and systemd's 90 s).
+//!
+//! # Invariants
+//!
+//! - The mutexes here guard plain lists (tasks, steps, registries); each is
+//!   held only to push, remove or take, never across an `.await` or a call
+//!   into a registry, and no two are held at once.
+//! - A task's record is finished by a guard inside the task's future, so
+//!   finishing, panicking (the guard drops while unwinding) and aborting (the
+//!   future is dropped) are all seen.
+
+mod report;
+mod signals;
+
+use std::collections::BTreeMap;
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use self::report::{
+    ShutdownReason, ShutdownReport, StepOutcome, StepReport, TaskOutcome, TaskReport,
+};
+pub use self::signals::{cleanup_on_signals, SignalCleanup, CLEANUP_SIGNALS};
+use crate::{PurgeOptions, ResourceRegistry};
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+type StepFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
+
+enum StepKind {
+    Async(Box<dyn FnOnce() -> StepFuture + Send>),
+    Blocking(Box<dyn FnOnce() -> Result<(), BoxError> + Send>),
+    Purge(ResourceRegistry),
+}
+
+struct Step {
+    name: String,
+    kind: StepKind,
+}
+
+/// The state of one tracked task.
+struct TaskRecord {
+    name: String,
+    outcome: Mutex<Option<(TaskOutcome, Instant)>>,
+    abort: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl TaskRecord {
+    fn finish(&self, outcome: TaskOutcome) {
+        let mut slot = lock(&self.outcome);
+        if slot.is_none() {
+            *slot = Some((outcome, Instant::now()));
+        }
+    }
+}
+
+/// Finishes a task's record however its future ends.
+struct TaskGuard {
+    shared: Arc<Shared>,
+    id: u64,
+    record: Arc<TaskRecord>,
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        let outcome = if std::thread::panicking() {
+            TaskOutcome::Panicked
+        } else {
+            TaskOutcome::Aborted
+        };
+        // A no-op if the task already recorded how it ended.
+        self.record.finish(outcome);
+        self.shared.task_ended(self.id, &self.record);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[derive(Debug, Clone)]
+struct Config {
+    grace: Duration,
+    cleanup_reserve: Duration,
+    step_timeout: Duration,
+    signals: Vec<i32>,
+}
+
+pub(crate) struct Shared {
+    token: CancellationToken,
+    tracker: TaskTracker,
+    config: Config,
+    reason: Mutex<Option<(ShutdownReason, Instant)>>,
+    next_task: AtomicU64,
+    /// Tasks still running, and (once shutdown began) those that ended since.
+    tasks: Mutex<BTreeMap<u64, Arc<TaskRecord>>>,
+    steps: Mutex<Vec<Step>>,
+    registries: Mutex<Vec<ResourceRegistry>>,
+    listening: AtomicBool,
+    running: tokio::sync::Mutex<()>,
+}
+
+impl Shared {
+    /// Records why shutdown began (the first reason wins) and cancels.
+    fn begin(&self, reason: ShutdownReason) {
+        {
+            let mut slot = lock(&self.reason);
+            if slot.is_none() {
+                *slot = Some((reason, Instant::now()));
+                tracing::info!(%reason, "tempreg shutdown begun");
+            }
+        }
+        self.token.cancel();
+    }
+
+    fn task_ended(&self, id: u64, record: &TaskRecord) {
+        // Before shutdown, ended tasks are forgotten so that a service that
+        // spawns a task per request does not grow this map forever.
+        if !self.token.is_cancelled() {
+            lock(&self.tasks).remove(&id);
+            if let Some((outcome @ (TaskOutcome::Panicked | TaskOutcome::Failed(_)), _)) =
+                &*lock(&record.outcome)
+            {
+                tracing::warn!(task = %record.name, %outcome, "tempreg tracked task ended badly");
+            }
+        }
+    }
+
+    pub(crate) fn registries(&self) -> Vec<ResourceRegistry> {
+        lock(&self.registries).clone()
+    }
+}
+
+/// Turns SIGTERM/SIGINT (or a call) into an orderly stop of tracked tasks,
+/// then runs cleanup steps, registry purges among them, in reverse order.
+///
+/// Clones share one coordinator.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// #[tokio::main]
+/// async fn main() -> std::io::Result<()> {
+///     let registry = tempreg::ResourceRegistry::new()?;
+///     let shutdown = tempreg::Shutdown::builder()
+///         .grace_period(Duration::from_secs(25))
+///         .build();
+///     shutdown.listen_for_signals()?;
+///     shutdown.add_registry(&registry);
+///
+///     let token = shutdown.token();
+///     let worker = registry.clone();
+///     shutdown.spawn("worker", async move {
+///         let _scratch = worker.temp_file_async().await;
+///         token.cancelled().await; // do work until asked to stop
+///     });
+///
+///     let report = shutdown.run().await; // waits for SIGTERM/SIGINT
+///     eprintln!("{report}");
+///     report.exit()
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Shutdown {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Shutdown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shutdown")
+            .field("triggered", &self.is_triggered())
+            .field("tasks", &self.shared.tracker.len())
+            .field("steps", &lock(&self.shared.steps).len())
+            .field("grace_period", &self.shared.config.grace)
+            .finish()
+    }
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown::new()
+    }
+}
+
+/// Builds a [`Shutdown`]: grace period, time kept for cleanup, per-step
+/// limit, and which signals to listen for.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ShutdownBuilder {
+    config: Config,
+}
+
+impl Default for ShutdownBuilder {
+    fn default() -> Self {
+        ShutdownBuilder {
+            config: Config {
+                grace: Duration::from_secs(25),
+                cleanup_reserve: Duration::from_secs(5),
+                step_timeout: Duration::from_secs(5),
+                signals: vec![libc::SIGTERM, libc::SIGINT],
+            },
+        }
+    }
+}
+
+impl ShutdownBuilder {
+    /// The whole shutdown's budget, from trigger to report (default 25 s).
+    /// Set it below your supervisor's kill timeout: Kubernetes'
+    /// `terminationGracePeriodSeconds` (30 s by default) or systemd's
+    /// `TimeoutStopSec` (90 s by default).
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.config.grace = grace;
+        self
+    }
+
+    /// Of the grace period, how much is kept for cleanup steps when any are
+    /// registered (default 5 s): tasks get the rest.
+    pub fn cleanup_reserve(mut self, reserve: Duration) -> Self {
+        self.config.cleanup_reserve = reserve;
+        self
+    }
+
+    /// The time limit of each cleanup step (default 5 s), cut short by the
+    /// overall deadline.
+    pub fn step_timeout(mut self, limit: Duration) -> Self {
+        self.config.step_timeout = limit;
+        self
+    }
+
+    /// Also listen for SIGHUP.
+    pub fn sighup(self) -> Self {
+        self.signal(libc::SIGHUP)
+    }
+
+    /// Also listen for SIGQUIT.
+    pub fn sigquit(self) -> Self {
+        self.signal(libc::SIGQUIT)
+    }
+
+    /// Also listen for this signal (by number, e.g. `libc::SIGUSR1`).
+    pub fn signal(mut self, sig: i32) -> Self {
+        if !self.config.signals.contains(&sig) {
+            self.config.signals.push(sig);
+        }
+        self
+    }
+
+    /// The coordinator. No handler is installed until
+    /// [`listen_for_signals`](Shutdown::listen_for_signals).
+    pub fn build(self) -> Shutdown {
+        Shutdown {
+            shared: Arc::new(Shared {
+                token: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+                config: self.config,
+                reason: Mutex::new(None),
+                next_task: AtomicU64::new(0),
+                tasks: Mutex::new(BTreeMap::new()),
+                steps: Mutex::new(Vec::new()),
+                registries: Mutex::new(Vec::new()),
+                listening: AtomicBool::new(false),
+                running: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+}
+
+impl Shutdown {
+    /// A coordinator with the defaults: 25 s grace period, 5 s kept for
+    /// cleanup, 5 s per step, SIGTERM and SIGINT.
+    pub fn new() -> Shutdown {
+        ShutdownBuilder::default().build()
+    }
+
+    /// A builder for the grace period, limits and signals.
+    pub fn builder() -> ShutdownBuilder {
+        ShutdownBuilder::default()
+    }
+
+    /// The token cancelled when shutdown begins. Cancelling it yourself also
+    /// begins shutdown.
+    pub fn token(&self) -> CancellationToken {
+        self.shared.token.clone()
+    }
+
+    /// Begins shutdown from code.
+    pub fn trigger(&self) {
+        self.shared.begin(ShutdownReason::Requested);
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_triggered(&self) -> bool {
+        self.shared.token.is_cancelled()
+    }
+
+    /// Why shutdown began, once it has.
+    pub fn reason(&self) -> Option<ShutdownReason> {
+        lock(&self.shared.reason).map(|(r, _)| r)
+    }
+
+    /// Resolves once shutdown has begun.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn wait(&self) {
+        self.shared.token.cancelled().await;
+    }
+
+    /// Installs handlers for SIGTERM and SIGINT (and those added on the
+    /// builder) and starts listening. The first signal begins shutdown; a
+    /// second one while it runs forces the end: a blocking purge of every
+    /// added registry, then death by that signal.
+    ///
+    /// Opt-in because a handler, once installed, stays for the life of the
+    /// process (tokio never restores the default action). Calling it again
+    /// does nothing.
+    ///
+    /// # Errors
+    ///
+    /// Outside a tokio runtime, or if a handler cannot be installed.
+    pub fn listen_for_signals(&self) -> io::Result<()> {
+        if self.shared.listening.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let result = signals::listen(&self.shared, &self.shared.config.signals);
+        if result.is_err() {
+            self.shared.listening.store(false, Ordering::SeqCst);
+        }
+        result
+    }
+
+    /// Spawns a tracked task. It should watch [`token`](Self::token) and
+    /// return when it is cancelled; at the grace period it is aborted. The
+    /// report says whether it finished, panicked or was aborted.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, as `tokio::spawn`.
+    pub fn spawn<F>(&self, name: &str, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_inner(name, task, |_| TaskOutcome::Finished)
+    }
+
+    /// Like [`spawn`](Self::spawn), for a task that returns a `Result`: an
+    /// `Err` is reported as failed, with its text.
+    pub fn spawn_fallible<F, T, E>(&self, name: &str, task: F) -> tokio::task::JoinHandle<Result<T, E>>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: fmt::Display + Send + 'static,
+    {
+        self.spawn_inner(name, task, |out| match out {
+            Ok(_) => TaskOutcome::Finished,
+            Err(e) => TaskOutcome::Failed(e.to_string()),
+        })
+    }
+
+    fn spawn_inner<F>(
+        &self,
+        name: &str,
+        task: F,
+        judge: impl FnOnce(&F::Output) -> TaskOutcome + Send + 'static,
+    ) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let id = self.shared.next_task.fetch_add(1, Ordering::Relaxed);
+        let record = Arc::new(TaskRecord {
+            name: name.to_string(),
+            outcome: Mutex::new(None),
+            abort: Mutex::new(None),
+        });
+        lock(&self.shared.tasks).insert(id, Arc::clone(&record));
+        let guard = TaskGuard {
+            shared: Arc::clone(&self.shared),
+            id,
+            record: Arc::clone(&record),
+        };
+        let handle = self.shared.tracker.spawn(async move {
+            let guard = guard;
+            let output = task.await;
+            guard.record.finish(judge(&output));
+            drop(guard);
+            output
+        });
+        *lock(&record.abort) = Some(handle.abort_handle());
+        handle
+    }
+
+    /// Registers an async cleanup step. Steps run after the tasks stop, in
+    /// reverse order of registration, each in its own task under the step
+    /// time limit; an error, panic or time-out is reported and the next step
+    /// runs anyway.
+    pub fn on_cleanup<F, Fut, E>(&self, name: &str, f: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        let run: Box<dyn FnOnce() -> StepFuture + Send> =
+            Box::new(move || Box::pin(async move { f().await.map_err(Into::into) }));
+        self.push_step(name, StepKind::Async(run));
+    }
+
+    /// Registers a blocking cleanup step; it runs on tokio's blocking pool.
+    pub fn on_cleanup_blocking<F, E>(&self, name: &str, f: F)
+    where
+        F: FnOnce() -> Result<(), E> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.push_step(name, StepKind::Blocking(Box::new(move || f().map_err(Into::into))));
+    }
+
+    /// Adds a registry: closing it and purging it is one cleanup step, in
+    /// registration order with the others, and a forced end (second signal)
+    /// purges it too.
+    pub fn add_registry(&self, registry: &ResourceRegistry) {
+        lock(&self.shared.registries).push(registry.clone());
+        let name = format!("purge {}", registry.session_dir().display());
+        self.push_step(&name, StepKind::Purge(registry.clone()));
+    }
+
+    fn push_step(&self, name: &str, kind: StepKind) {
+        lock(&self.shared.steps).push(Step {
+            name: name.to_string(),
+            kind,
+        });
+    }
+
+    /// Waits for shutdown to begin, then shuts down. See
+    /// [`shutdown`](Self::shutdown).
+    pub async fn run(&self) -> ShutdownReport {
+        self.wait().await;
+        self.stop().await
+    }
+
+    /// Begins shutdown now and carries it out: cancel, wait for tasks within
+    /// the grace period, abort the rest, run the cleanup steps in reverse
+    /// order, and report.
+    ///
+    /// Calling it again (or [`run`](Self::run) from a clone) waits for the
+    /// first call and returns a report with nothing left to do.
+    pub async fn shutdown(&self) -> ShutdownReport {
+        self.trigger();
+        self.stop().await
+    }
+
+    async fn stop(&self) -> ShutdownReport {
+        let shared = &self.shared;
+        let _running = shared.running.lock().await;
+        let (reason, began) = lock(&shared.reason).unwrap_or((ShutdownReason::Requested, Instant::now()));
+        let deadline = began + shared.config.grace;
+        let steps: Vec<Step> = std::mem::take(&mut *lock(&shared.steps));
+
+        // Tasks: everything still running, or ended since shutdown began.
+        shared.tracker.close();
+        let task_deadline = if steps.is_empty() {
+            deadline
+        } else {
+            let reserve = shared.config.cleanup_reserve.min(shared.config.grace);
+            deadline.checked_sub(reserve).unwrap_or(began).max(began)
+        };
+        tracing::info!(
+            tasks = shared.tracker.len(),
+            grace_ms = task_deadline.saturating_duration_since(Instant::now()).as_millis() as u64,
+            "tempreg waiting for tracked tasks"
+        );
+        if tokio::time::timeout_at(task_deadline, shared.tracker.wait()).await.is_err() {
+            let records: Vec<Arc<TaskRecord>> = lock(&shared.tasks).values().cloned().collect();
+            for record in records {
+                if lock(&record.outcome).is_none() {
+                    tracing::warn!(task = %record.name, "tempreg aborting task at the grace period");
+                    if let Some(abort) = &*lock(&record.abort) {
+                        abort.abort();
+                    }
+                }
+            }
+            // Aborted tasks stop at their next poll; one that blocks its
+            // thread never will, and is reported still running.
+            let settle = (Instant::now() + Duration::from_millis(100)).min(deadline.max(Instant::now()));
+            let _ = tokio::time::timeout_at(settle, shared.tracker.wait()).await;
+        }
+        let mut tasks: Vec<TaskReport> = Vec::new();
+        {
+            let mut table = lock(&shared.tasks);
+            for record in table.values() {
+                let (outcome, at) = lock(&record.outcome)
+                    .clone()
+                    .unwrap_or((TaskOutcome::StillRunning, Instant::now()));
+                tasks.push(TaskReport {
+                    name: record.name.clone(),
+                    outcome,
+                    elapsed: at.saturating_duration_since(began),
+                });
+            }
+            table.clear();
+        }
+        for t in &tasks {
+            tracing::info!(task = %t.name, outcome = %t.outcome, elapsed_ms = t.elapsed.as_millis() as u64, "tempreg task ended");
+        }
+
+        // Cleanup steps, last registered first.
+        let mut reports = Vec::with_capacity(steps.len());
+        for step in steps.into_iter().rev() {
+            reports.push(run_step(step, deadline, shared.config.step_timeout).await);
+        }
+        let report = ShutdownReport {
+            reason,
+            tasks,
+            steps: reports,
+            elapsed: began.elapsed(),
+            registries: shared.registries(),
+        };
+        tracing::info!(
+            reason = %report.reason,
+            clean = report.is_clean(),
+            elapsed_ms = report.elapsed.as_millis() as u64,
+            "tempreg shutdown finished"
+        );
+        report
+    }
+}
+
+/// Runs one step in its own task, under `min(step_limit, time to deadline)`.
+async fn run_step(step: Step, deadline: Instant, step_limit: Duration) -> StepReport {
+    let started = Instant::now();
+    let name = step.name;
+    let left = deadline.saturating_duration_since(started);
+    // A purge step runs even past the deadline, but briefly: leaving the
+    // files would break the promise the deadline is there to keep.
+    let limit = match step.kind {
+        StepKind::Purge(_) => step_limit.min(left).max(Duration::from_millis(500)),
+        _ => step_limit.min(left),
+    };
+    if limit.is_zero() {
+        tracing::warn!(step = %name, "tempreg cleanup step skipped: deadline passed");
+        return StepReport {
+            name,
+            outcome: StepOutcome::Skipped,
+            elapsed: Duration::ZERO,
+            purge: None,
+        };
+    }
+    tracing::info!(step = %name, limit_ms = limit.as_millis() as u64, "tempreg cleanup step started");
+    let mut purge = None;
+    let outcome = match step.kind {
+        StepKind::Purge(registry) => {
+            registry.close();
+            let options = PurgeOptions::new().deadline(limit);
+            let report = registry.purge_all_with(options).await;
+            let outcome = if report.is_clean() {
+                StepOutcome::Ok
+            } else {
+                StepOutcome::Failed(format!("{} entr(ies) not cleaned", report.failures().len()))
+            };
+            purge = Some(report);
+            outcome
+        }
+        StepKind::Async(f) => join_step(tokio::spawn(async move { f().await }), limit).await,
+        StepKind::Blocking(f) => join_step(tokio::task::spawn_blocking(f), limit).await,
+    };
+    let elapsed = started.elapsed();
+    match &outcome {
+        StepOutcome::Ok => tracing::info!(step = %name, elapsed_ms = elapsed.as_millis() as u64, "tempreg cleanup step done"),
+        other => tracing::warn!(step = %name, outcome = %other, elapsed_ms = elapsed.as_millis() as u64, "tempreg cleanup step did not succeed"),
+    }
+    StepReport {
+        name,
+        outcome,
+        elapsed,
+        purge,
+    }
+}
+
+async fn join_step(
+    mut handle: tokio::task::JoinHandle<Result<(), BoxError>>,
+    limit: Duration,
+) -> StepOutcome {
+    match tokio::time::timeout(limit, &mut handle).await {
+        Ok(Ok(Ok(()))) => StepOutcome::Ok,
+        Ok(Ok(Err(e))) => StepOutcome::Failed(e.to_string()),
+        Ok(Err(join)) if join.is_panic() => {
+            let payload = join.into_panic();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic".into());
+            StepOutcome::Panicked(msg)
+        }
+        Ok(Err(_)) => StepOutcome::Failed("cancelled".into()),
+        Err(_) => {
+            handle.abort();
+            StepOutcome::TimedOut
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Signals: the async listener behind [`Shutdown::listen_for_signals`], the
+//! thread behind [`cleanup_on_signals`], and dying by a signal.
+//!
+//! # Invariants
+//!
+//! - Handlers are installed only on request: once a handler exists, neither
+//!   tokio nor `signal-hook` restores the default action by itself.
+//! - The first signal only begins an orderly stop. A second one forces the
+//!   end: a blocking purge (which never waits on a lock) of every added
+//!   registry, then death by that signal.
+//! - Dying by a signal goes through `signal_hook::low_level::
+//!   emulate_default_handler`, which restores the default action and raises
+//!   the signal again, so the parent sees "killed by SIGTERM" (128 + 15 in a
+//!   shell), as it would without us.
+//!
+//! [`Shutdown::listen_for_signals`]: crate::Shutdown::listen_for_signals
+
+use std::future::poll_fn;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::Poll;
+use std::thread::JoinHandle;
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+use signal_hook::iterator::{Handle, Signals};
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+use super::{Shared, ShutdownReason};
+use crate::registry::Inner;
+use crate::ResourceRegistry;
+
+/// A signal's name, as `SIGTERM`, or its number when unknown.
+pub(crate) fn signal_name(sig: i32) -> String {
+    signal_hook::low_level::signal_name(sig)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("signal {sig}"))
+}
+
+/// Ends the process by `sig` with its default action; falls back to
+/// `exit(128 + sig)` if that returns (a signal whose default is to ignore).
+pub(crate) fn die_by(sig: i32) -> ! {
+    let _ = signal_hook::low_level::emulate_default_handler(sig);
+    std::process::exit(128 + sig)
+}
+
+/// Purges every registry for good (blocking, never waiting on a lock) and
+/// removes their session directories: the process is about to end.
+fn purge_for_exit(registries: &[ResourceRegistry]) {
+    for registry in registries {
+        let report = registry.purge_and_remove_session();
+        tracing::warn!(%report, "tempreg forced purge");
+    }
+}
+
+/// Installs tokio handlers for `signals` and spawns the listener task.
+pub(crate) fn listen(shared: &Arc<Shared>, signals: &[i32]) -> io::Result<()> {
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+        io::Error::other("tempreg: listen_for_signals must be called within a tokio runtime")
+    })?;
+    let mut streams: Vec<(i32, Signal)> = Vec::with_capacity(signals.len());
+    {
+        let _enter = runtime.enter();
+        for &sig in signals {
+            let stream = signal(SignalKind::from_raw(sig)).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("tempreg: cannot listen for {}: {e}", signal_name(sig)),
+                )
+            })?;
+            streams.push((sig, stream));
+        }
+    }
+    let shared = Arc::clone(shared);
+    runtime.spawn(async move {
+        let first = next_signal(&mut streams).await;
+        tracing::info!(signal = %signal_name(first), "tempreg shutdown begun by signal");
+        shared.begin(ShutdownReason::Signal(first));
+        let second = next_signal(&mut streams).await;
+        tracing::warn!(
+            signal = %signal_name(second),
+            "second signal during shutdown: forcing the end"
+        );
+        purge_for_exit(&shared.registries());
+        die_by(second);
+    });
+    Ok(())
+}
+
+async fn next_signal(streams: &mut [(i32, Signal)]) -> i32 {
+    poll_fn(|cx| {
+        for (sig, stream) in streams.iter_mut() {
+            if let Poll::Ready(Some(())) = stream.poll_recv(cx) {
+                return Poll::Ready(*sig);
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Purges registries when SIGTERM, SIGINT, SIGHUP or SIGQUIT arrives, for
+/// programs without an async runtime. Made by [`cleanup_on_signals`].
+///
+/// On the first of those signals its thread purges every registry it was
+/// given (a blocking purge that never waits on a lock), removes their session
+/// directories, restores the signal's default action and raises it again, so
+/// the process ends as it would have without us, and leaves nothing behind.
+///
+/// Dropping it stops the thread and gives those signals their default action
+/// back.
+pub struct SignalCleanup {
+    handle: Handle,
+    thread: Option<JoinHandle<()>>,
+    registries: Arc<Mutex<Vec<Weak<Inner>>>>,
+    restore_default: &'static AtomicBool,
+}
+
+/// One process-wide switch, registered once: while it is on, the signals in
+/// [`CLEANUP_SIGNALS`] get their default action (ours is off while a
+/// [`SignalCleanup`] lives), since a handler, once installed, stays.
+fn default_switch() -> io::Result<&'static AtomicBool> {
+    static SWITCH: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    static INSTALL: Mutex<()> = Mutex::new(());
+    if let Some(switch) = SWITCH.get() {
+        return Ok(switch);
+    }
+    let _once = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(switch) = SWITCH.get() {
+        return Ok(switch);
+    }
+    let switch = Arc::new(AtomicBool::new(false));
+    for sig in CLEANUP_SIGNALS {
+        signal_hook::flag::register_conditional_default(sig, Arc::clone(&switch))?;
+    }
+    Ok(SWITCH.get_or_init(|| switch))
+}
+
+impl std::fmt::Debug for SignalCleanup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignalCleanup")
+            .field("registries", &self.registries.lock().map(|r| r.len()).unwrap_or(0))
+            .finish()
+    }
+}
+
+/// The signals [`cleanup_on_signals`] handles.
+pub const CLEANUP_SIGNALS: [i32; 4] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT];
+
+/// Starts a thread that purges `registry` and ends the process by the signal
+/// when SIGTERM, SIGINT, SIGHUP or SIGQUIT arrives. For sync programs; an
+/// async program uses [`Shutdown`](crate::Shutdown).
+///
+/// Keep the returned value alive for as long as the cleanup should happen;
+/// add more registries to it with [`SignalCleanup::add`] (one thread serves
+/// them all, so each is purged before the process ends).
+///
+/// # Errors
+///
+/// If the handlers cannot be installed or the thread cannot be started.
+///
+/// # Examples
+///
+/// ```no_run
+/// let registry = tempreg::ResourceRegistry::new()?;
+/// let _cleanup = tempreg::cleanup_on_signals(&registry)?;
+/// let scratch = registry.temp_file()?;
+/// // ... long work; SIGTERM now removes `scratch` and ends the process.
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn cleanup_on_signals(registry: &ResourceRegistry) -> io::Result<SignalCleanup> {
+    let restore_default = default_switch()?;
+    ACTIVE.fetch_add(1, Ordering::SeqCst);
+    restore_default.store(false, Ordering::SeqCst);
+    let undo = scopeguard::guard((), |()| SignalCleanup::release(restore_default));
+    let mut signals = Signals::new(CLEANUP_SIGNALS)?;
+    let handle = signals.handle();
+    let registries = Arc::new(Mutex::new(vec![registry.weak()]));
+    let shared = Arc::clone(&registries);
+    let thread = std::thread::Builder::new()
+        .name("tempreg-signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                tracing::info!(signal = %signal_name(sig), "tempreg: signal received, purging");
+                let live: Vec<ResourceRegistry> = shared
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .filter_map(Weak::upgrade)
+                    .map(|inner| ResourceRegistry { inner })
+                    .collect();
+                purge_for_exit(&live);
+                die_by(sig);
+            }
+        })?;
+    scopeguard::ScopeGuard::into_inner(undo);
+    Ok(SignalCleanup {
+        handle,
+        thread: Some(thread),
+        registries,
+        restore_default,
+    })
+}
+
+/// How many [`SignalCleanup`]s are alive; the default action comes back
+/// when the last one goes.
+static ACTIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl SignalCleanup {
+    fn release(switch: &AtomicBool) {
+        if ACTIVE.fetch_sub(1, Ordering::SeqCst) == 1 {
+            switch.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Purges `registry` too when a signal arrives.
+    pub fn add(&self, registry: &ResourceRegistry) {
+        self.registries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(registry.weak());
+    }
+}
+
+impl Drop for SignalCleanup {
+    fn drop(&mut self) {
+        self.handle.close();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        SignalCleanup::release(self.restore_default);
+    }
+}
