@@ -36,7 +36,10 @@ use crate::{PurgeOptions, PurgeReport, ResourceRegistry};
 /// # Ok(())
 /// # }
 /// ```
-pub fn purge_on_cancel(registry: &ResourceRegistry, token: CancellationToken) -> JoinHandle<PurgeReport> {
+pub fn purge_on_cancel(
+    registry: &ResourceRegistry,
+    token: CancellationToken,
+) -> JoinHandle<PurgeReport> {
     purge_on_cancel_with(registry, token, PurgeOptions::default())
 }
 

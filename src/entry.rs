@@ -40,6 +40,8 @@ pub enum EntryKind {
     /// A caller's file opened through the registry: flushed and closed on
     /// purge, never deleted.
     OpenFile,
+    /// An unnamed file (`O_TMPFILE`): closed on purge, freed by the kernel.
+    AnonymousFile,
 }
 
 impl fmt::Display for EntryKind {
@@ -49,6 +51,7 @@ impl fmt::Display for EntryKind {
             EntryKind::TempDir => "temp dir",
             EntryKind::AsyncTempFile => "async temp file",
             EntryKind::OpenFile => "open file",
+            EntryKind::AnonymousFile => "anonymous file",
         })
     }
 }
@@ -180,6 +183,8 @@ pub(crate) struct Entry {
 pub(crate) enum Res {
     /// A temp file or dir, by name in the session directory.
     Named(Named),
+    /// A sync anonymous file.
+    Anonymous(Arc<crate::anonymous::SyncSlot>),
     /// An async handle; `temp` is set for a temp file to unlink after closing.
     Handle {
         slot: Arc<Slot>,
@@ -201,6 +206,7 @@ impl Entry {
         match &self.res {
             Res::Named(n) => session.child(&n.name),
             Res::Handle { path, .. } => path.clone(),
+            Res::Anonymous(_) => session.path().join("(anonymous)"),
         }
     }
 

@@ -128,7 +128,9 @@ impl TempFile {
                     Err(e) => Err(with_path(e, "persist", self.path())),
                 }
             }
-            Res::Handle { .. } => Err(io::Error::other("tempreg: not a named entry")),
+            Res::Handle { .. } | Res::Anonymous(_) => {
+                Err(io::Error::other("tempreg: not a named entry"))
+            }
         };
         match moved {
             Ok(()) => {

@@ -94,9 +94,11 @@
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
 mod adapters;
+mod anonymous;
 mod dir;
 mod entry;
 mod error;
+mod exit;
 mod file;
 mod fsops;
 mod options;
@@ -106,11 +108,13 @@ mod purge;
 mod registry;
 mod session;
 mod shutdown;
+mod sweep;
 mod tracked;
 
+pub use crate::adapters::{purge_on_cancel, purge_on_cancel_with};
 #[cfg(feature = "tokio-graceful-shutdown")]
 pub use crate::adapters::{PurgeError, PurgeSubsystem};
-pub use crate::adapters::{purge_on_cancel, purge_on_cancel_with};
+pub use crate::anonymous::AnonymousFile;
 pub use crate::dir::TempDir;
 pub use crate::entry::{EntryInfo, EntryKind};
 pub use crate::error::{is_closed_error, RegistryClosed};
@@ -122,7 +126,10 @@ pub use crate::purge::{PurgeFailure, PurgeFailureKind, PurgeOptions, PurgeReport
 pub use crate::registry::{RegistryBuilder, ResourceRegistry};
 pub use crate::session::LOCK_NAME;
 pub use crate::shutdown::{
-    cleanup_on_signals, ShutdownReason, Shutdown, ShutdownBuilder, ShutdownReport, SignalCleanup,
+    cleanup_on_signals, Shutdown, ShutdownBuilder, ShutdownReason, ShutdownReport, SignalCleanup,
     StepOutcome, StepReport, TaskOutcome, TaskReport, CLEANUP_SIGNALS,
+};
+pub use crate::sweep::{
+    list_sessions, sweep_orphans, sweep_orphans_with, SessionInfo, SweepOptions, SweepReport,
 };
 pub use crate::tracked::TrackedFile;

@@ -322,7 +322,7 @@ pub(crate) fn clean_in_background(inner: &Arc<Inner>, entry: Entry) {
         }
     }
     let needs_io = match &entry.res {
-        Res::Named(_) => true,
+        Res::Named(_) | Res::Anonymous(_) => true,
         Res::Handle { temp, .. } => temp.is_some(),
     };
     inner.background.fetch_add(1, Ordering::AcqRel);
@@ -346,6 +346,13 @@ pub(crate) fn clean_in_background(inner: &Arc<Inner>, entry: Entry) {
 fn clean_blocking(inner: &Inner, id: Option<u64>, entry: Entry, sync_data: bool) -> Outcome {
     match &entry.res {
         Res::Named(named) => clean_named(inner, entry.kind, named),
+        Res::Anonymous(slot) => {
+            if slot.purge() {
+                Outcome::Closed { removed: false }
+            } else {
+                Outcome::Gone
+            }
+        }
         Res::Handle { .. } => match close_handle_now(inner, entry, sync_data) {
             Ok(outcome) => outcome,
             Err(back) => {
@@ -488,7 +495,7 @@ struct Queue {
 }
 
 struct QueueState {
-    pending: Vec<NamedJob>,
+    pending: Vec<(u64, Entry)>,
     report: PurgeReport,
     /// Set when the caller gave up at its deadline: workers stop taking work.
     abandoned: bool,
@@ -505,20 +512,20 @@ impl Queue {
     /// Cleans entries until the queue is empty or abandoned.
     fn work(&self, inner: &Inner, worker: usize) {
         loop {
-            let (kind, named) = {
+            let (id, entry) = {
                 let mut state = self.lock();
                 if state.abandoned {
                     return;
                 }
-                let Some((_, kind, named)) = state.pending.pop() else {
+                let Some((id, entry)) = state.pending.pop() else {
                     return;
                 };
                 if state.track_in_flight {
-                    state.in_flight[worker] = Some((kind, inner.session.child(&named.name)));
+                    state.in_flight[worker] = Some((entry.kind, entry.path(&inner.session)));
                 }
-                (kind, named)
+                (id, entry)
             };
-            let outcome = clean_named(inner, kind, &named);
+            let outcome = clean_blocking(inner, Some(id), entry, false);
             let mut state = self.lock();
             if state.track_in_flight {
                 state.in_flight[worker] = None;
@@ -530,19 +537,15 @@ impl Queue {
     }
 }
 
-/// A claimed named entry waiting for a worker: its id (to restore it), kind and name.
-type NamedJob = (u64, EntryKind, Named);
+/// Splits claimed entries into those the blocking workers clean (named
+/// paths, sync anonymous files) and async handles, each with its id.
+/// A claimed entry with the id to restore it under.
+type Claimed = Vec<(u64, Entry)>;
 
-fn split(claimed: Vec<(u64, Entry)>) -> (Vec<NamedJob>, Vec<(u64, Entry)>) {
-    let mut named = Vec::with_capacity(claimed.len());
-    let mut handles = Vec::new();
-    for (id, entry) in claimed {
-        match entry.res {
-            Res::Named(n) => named.push((id, entry.kind, n)),
-            Res::Handle { .. } => handles.push((id, entry)),
-        }
-    }
-    (named, handles)
+fn split(claimed: Claimed) -> (Claimed, Claimed) {
+    claimed
+        .into_iter()
+        .partition(|(_, entry)| !matches!(entry.res, Res::Handle { .. }))
 }
 
 fn start_log(inner: &Inner) {
@@ -631,15 +634,8 @@ pub(crate) async fn purge_async(inner: &Arc<Inner>, options: PurgeOptions) -> Pu
     let requeue = scopeguard::guard((Arc::clone(&queue), Arc::clone(inner)), |(queue, inner)| {
         let mut state = queue.lock();
         state.abandoned = true;
-        for (id, kind, named) in state.pending.drain(..) {
-            inner.restore(
-                id,
-                Entry {
-                    kind,
-                    created: Instant::now(),
-                    res: Res::Named(named),
-                },
-            );
+        for (id, entry) in state.pending.drain(..) {
+            inner.restore(id, entry);
         }
     });
     let mut workers = Vec::with_capacity(n_workers);
@@ -678,20 +674,13 @@ pub(crate) async fn purge_async(inner: &Arc<Inner>, options: PurgeOptions) -> Pu
     state.abandoned = true;
     report.merge(std::mem::take(&mut state.report));
     if timed_out {
-        for (id, kind, named) in state.pending.drain(..) {
+        for (id, entry) in state.pending.drain(..) {
             report.tally(Outcome::Failed(PurgeFailure::new(
-                inner.session.child(&named.name),
-                kind,
+                entry.path(&inner.session),
+                entry.kind,
                 PurgeFailureKind::TimedOut,
             )));
-            inner.restore(
-                id,
-                Entry {
-                    kind,
-                    created: Instant::now(),
-                    res: Res::Named(named),
-                },
-            );
+            inner.restore(id, entry);
         }
         for (kind, path) in state.in_flight.iter_mut().filter_map(Option::take) {
             report.tally(Outcome::Failed(PurgeFailure::new(
@@ -736,25 +725,17 @@ pub(crate) fn purge_blocking(inner: &Arc<Inner>, options: PurgeOptions) -> Purge
         }
         report.tally(clean_blocking(inner, Some(id), entry, options.sync_data));
     }
-    let mut named = named;
-    while let Some((id, kind, n)) = named.pop() {
+    for (id, entry) in named {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             report.tally(Outcome::Failed(PurgeFailure::new(
-                inner.session.child(&n.name),
-                kind,
+                entry.path(&inner.session),
+                entry.kind,
                 PurgeFailureKind::TimedOut,
             )));
-            inner.restore(
-                id,
-                Entry {
-                    kind,
-                    created: Instant::now(),
-                    res: Res::Named(n),
-                },
-            );
+            inner.restore(id, entry);
             continue;
         }
-        report.tally(clean_named(inner, kind, &n));
+        report.tally(clean_blocking(inner, Some(id), entry, false));
     }
     report.elapsed = start.elapsed();
     end_log(inner, &report);

@@ -48,6 +48,8 @@ pub(crate) struct Inner {
     /// yet finished; `purge_all` waits for them.
     pub(crate) background: AtomicUsize,
     pub(crate) background_done: tokio::sync::Notify,
+    /// Set once the registry is in the exit hook's list.
+    pub(crate) exit_hook: AtomicBool,
 }
 
 impl fmt::Debug for Inner {
@@ -339,6 +341,29 @@ impl ResourceRegistry {
         TrackedFile::open(self, path.as_ref(), options).await
     }
 
+    /// An unnamed temp file (`O_TMPFILE`): the kernel frees it when it is
+    /// closed, however the process ends, SIGKILL included. Tracked, so a
+    /// purge closes it. Falls back to a named file unlinked at once where the
+    /// file system cannot make unnamed files.
+    ///
+    /// # Errors
+    ///
+    /// If it cannot be created, or the registry is closed.
+    pub fn anonymous_file(&self) -> io::Result<crate::AnonymousFile> {
+        crate::AnonymousFile::new(&self.inner)
+    }
+
+    /// The async form of [`anonymous_file`](Self::anonymous_file): a
+    /// [`TrackedFile`] (created on the blocking pool) that a purge flushes
+    /// and closes.
+    ///
+    /// # Errors
+    ///
+    /// If it cannot be created, or the registry is closed.
+    pub async fn anonymous_file_async(&self) -> io::Result<TrackedFile> {
+        TrackedFile::create_anonymous(&self.inner).await
+    }
+
     /// How many entries are live.
     pub fn len(&self) -> usize {
         self.inner.len()
@@ -434,18 +459,79 @@ impl ResourceRegistry {
     /// Removes the session directory now, with everything in it, after a
     /// blocking purge. For a process that is about to end without running
     /// destructors (`process::exit`, `abort`). New entries are refused.
+    ///
+    /// In a child forked without exec it does nothing: the files are the
+    /// parent's.
     pub fn purge_and_remove_session(&self) -> PurgeReport {
+        if !self.inner.is_owner_process() {
+            return PurgeReport::default();
+        }
         self.close();
         let mut report = self.purge_all_blocking();
-        if self.inner.is_owner_process() {
-            if let Err(e) = self.inner.session.remove() {
-                report.push_failure(crate::purge::PurgeFailure::io(
-                    self.session_dir().to_path_buf(),
-                    e,
-                ));
-            }
+        if let Err(e) = self.inner.session.remove() {
+            report.push_failure(crate::purge::PurgeFailure::io(
+                self.session_dir().to_path_buf(),
+                e,
+            ));
         }
         report
+    }
+
+    /// Purges this registry and removes its session directory when the
+    /// process calls `exit` (`std::process::exit`, or a return from `main`)
+    /// with the registry still alive, for example in a `static`, or leaked
+    /// by an `exit` that skips destructors.
+    ///
+    /// Registers one `atexit` handler per process, on first use; calling it
+    /// again for the same registry does nothing (returns false). The handler
+    /// runs at most once, and does nothing in a child forked without exec
+    /// (it compares the process id), so a child's `exit` never purges its
+    /// parent's files.
+    ///
+    /// It cannot help on SIGKILL or `abort` (no code runs; see
+    /// [`sweep_orphans`](crate::sweep_orphans)) or on `_exit`.
+    pub fn purge_on_exit(&self) -> bool {
+        crate::exit::register(self)
+    }
+
+    /// Spawns `command` with its scratch space in this session: `TMPDIR` and
+    /// `TEMPREG_SESSION_DIR` point at the session directory, and the child
+    /// inherits a duplicate of the session's lock fd, so that the session
+    /// stays live (no sweep removes it) while the child or any process it
+    /// starts still runs, even if this process is killed. The session
+    /// directory, with whatever the child left in it, is removed when the
+    /// registry ends.
+    ///
+    /// The duplicate fd exists only during the spawn; a child spawned by
+    /// another thread at that moment inherits it too (keeping the session
+    /// live a little longer, nothing worse).
+    ///
+    /// # Errors
+    ///
+    /// As `Command::spawn`, or if the lock fd cannot be duplicated.
+    pub fn spawn_in_session(
+        &self,
+        command: &mut std::process::Command,
+    ) -> io::Result<std::process::Child> {
+        let dir = self.session_dir();
+        command.env("TMPDIR", dir).env("TEMPREG_SESSION_DIR", dir);
+        let lock = self.inner.session.inheritable_lock()?;
+        let child = command.spawn();
+        drop(lock);
+        child
+    }
+
+    /// Gives the session directory up: it is not removed when the registry
+    /// ends, and its lock file is removed now so that no sweep removes it
+    /// either. Entries still live are still cleaned by their guards. Returns
+    /// the directory's path. For keeping a failed job's scratch to inspect.
+    ///
+    /// # Errors
+    ///
+    /// If the lock file cannot be removed.
+    pub fn keep_session_dir(&self) -> io::Result<PathBuf> {
+        self.inner.session.abandon()?;
+        Ok(self.session_dir().to_path_buf())
     }
 
     pub(crate) fn weak(&self) -> std::sync::Weak<Inner> {
@@ -458,6 +544,7 @@ impl ResourceRegistry {
 pub struct RegistryBuilder {
     root: Option<PathBuf>,
     prefix: String,
+    sweep_on_start: bool,
 }
 
 impl Default for RegistryBuilder {
@@ -465,6 +552,7 @@ impl Default for RegistryBuilder {
         RegistryBuilder {
             root: None,
             prefix: DEFAULT_PREFIX.to_string(),
+            sweep_on_start: false,
         }
     }
 }
@@ -484,6 +572,14 @@ impl RegistryBuilder {
         self
     }
 
+    /// Sweep the root for sessions left by dead processes before creating
+    /// this one (see [`sweep_orphans`](crate::sweep_orphans)). A failed sweep
+    /// is logged and does not stop the build.
+    pub fn sweep_orphans_on_start(mut self, sweep: bool) -> Self {
+        self.sweep_on_start = sweep;
+        self
+    }
+
     /// Creates the session directory and locks it.
     ///
     /// # Errors
@@ -493,6 +589,12 @@ impl RegistryBuilder {
     /// the root's path in the message.
     pub fn build(self) -> io::Result<ResourceRegistry> {
         let root = self.root.unwrap_or_else(std::env::temp_dir);
+        if self.sweep_on_start {
+            match crate::sweep::sweep_orphans(&root) {
+                Ok(report) => tracing::info!(%report, "tempreg swept the root on start"),
+                Err(e) => tracing::warn!(error = %e, "tempreg could not sweep the root on start"),
+            }
+        }
         let session = Session::create(&root, &self.prefix)?;
         Ok(ResourceRegistry {
             inner: Arc::new(Inner {
@@ -503,6 +605,7 @@ impl RegistryBuilder {
                 owner_pid: std::process::id(),
                 background: AtomicUsize::new(0),
                 background_done: tokio::sync::Notify::new(),
+                exit_hook: AtomicBool::new(false),
             }),
         })
     }

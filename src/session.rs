@@ -51,7 +51,7 @@ pub(crate) struct Session {
     dir: OwnedFd,
     id: FileId,
     /// Held for the session's whole life; dropping it releases the flock.
-    _lock: OwnedFd,
+    lock: OwnedFd,
     removed: AtomicBool,
     /// Names moved out of reach of the final removal (a `keep` whose move to
     /// the root failed). Rarely non-empty.
@@ -150,7 +150,7 @@ impl Session {
             name,
             dir,
             id,
-            _lock: lock,
+            lock,
             removed: AtomicBool::new(false),
             kept: Mutex::new(HashSet::new()),
         })
@@ -223,6 +223,22 @@ impl Session {
             "keep (move into the root)",
             &from,
         ))
+    }
+
+    /// An inheritable duplicate of the lock fd (no `O_CLOEXEC`), for a child
+    /// process that should keep the session live while it runs.
+    pub(crate) fn inheritable_lock(&self) -> io::Result<OwnedFd> {
+        Ok(rustix::io::dup(&self.lock)?)
+    }
+
+    /// Gives the directory up: it will not be removed, and its lock file is
+    /// unlinked now so that no sweep removes it either.
+    pub(crate) fn abandon(&self) -> io::Result<()> {
+        self.removed.store(true, Ordering::SeqCst);
+        match rustix::fs::unlinkat(&self.dir, LOCK_NAME, AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+            Err(e) => Err(with_path(e, "remove lock file", &self.path.join(LOCK_NAME))),
+        }
     }
 
     /// Removes the session directory and everything in it, but what was

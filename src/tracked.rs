@@ -62,6 +62,26 @@ impl TrackedFile {
         TrackedFile::track(inner, tokio::fs::File::from_std(file), path, Some(named))
     }
 
+    pub(crate) async fn create_anonymous(inner: &Arc<Inner>) -> io::Result<TrackedFile> {
+        let creator = Arc::clone(inner);
+        let file = tokio::task::spawn_blocking(move || crate::anonymous::create(&creator))
+            .await
+            .map_err(io::Error::other)??;
+        let path = crate::anonymous::display_path(inner);
+        let slot = Slot::new(tokio::fs::File::from_std(file));
+        let entry = Entry {
+            kind: EntryKind::AnonymousFile,
+            created: std::time::Instant::now(),
+            res: Res::Handle {
+                slot: Arc::clone(&slot),
+                path: path.clone(),
+                temp: None,
+            },
+        };
+        let ticket = register(inner, entry)?;
+        Ok(TrackedFile { ticket, slot, path })
+    }
+
     fn track(
         inner: &Arc<Inner>,
         file: tokio::fs::File,

@@ -373,7 +373,11 @@ impl Shutdown {
 
     /// Like [`spawn`](Self::spawn), for a task that returns a `Result`: an
     /// `Err` is reported as failed, with its text.
-    pub fn spawn_fallible<F, T, E>(&self, name: &str, task: F) -> tokio::task::JoinHandle<Result<T, E>>
+    pub fn spawn_fallible<F, T, E>(
+        &self,
+        name: &str,
+        task: F,
+    ) -> tokio::task::JoinHandle<Result<T, E>>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
@@ -439,7 +443,10 @@ impl Shutdown {
         F: FnOnce() -> Result<(), E> + Send + 'static,
         E: Into<BoxError>,
     {
-        self.push_step(name, StepKind::Blocking(Box::new(move || f().map_err(Into::into))));
+        self.push_step(
+            name,
+            StepKind::Blocking(Box::new(move || f().map_err(Into::into))),
+        );
     }
 
     /// Adds a registry: closing it and purging it is one cleanup step, in
@@ -479,7 +486,8 @@ impl Shutdown {
     async fn stop(&self) -> ShutdownReport {
         let shared = &self.shared;
         let _running = shared.running.lock().await;
-        let (reason, began) = lock(&shared.reason).unwrap_or((ShutdownReason::Requested, Instant::now()));
+        let (reason, began) =
+            lock(&shared.reason).unwrap_or((ShutdownReason::Requested, Instant::now()));
         let deadline = began + shared.config.grace;
         let steps: Vec<Step> = std::mem::take(&mut *lock(&shared.steps));
 
@@ -493,10 +501,15 @@ impl Shutdown {
         };
         tracing::info!(
             tasks = shared.tracker.len(),
-            grace_ms = task_deadline.saturating_duration_since(Instant::now()).as_millis() as u64,
+            grace_ms = task_deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as u64,
             "tempreg waiting for tracked tasks"
         );
-        if tokio::time::timeout_at(task_deadline, shared.tracker.wait()).await.is_err() {
+        if tokio::time::timeout_at(task_deadline, shared.tracker.wait())
+            .await
+            .is_err()
+        {
             let records: Vec<Arc<TaskRecord>> = lock(&shared.tasks).values().cloned().collect();
             for record in records {
                 if lock(&record.outcome).is_none() {
@@ -508,7 +521,8 @@ impl Shutdown {
             }
             // Aborted tasks stop at their next poll; one that blocks its
             // thread never will, and is reported still running.
-            let settle = (Instant::now() + Duration::from_millis(100)).min(deadline.max(Instant::now()));
+            let settle =
+                (Instant::now() + Duration::from_millis(100)).min(deadline.max(Instant::now()));
             let _ = tokio::time::timeout_at(settle, shared.tracker.wait()).await;
         }
         let mut tasks: Vec<TaskReport> = Vec::new();
@@ -592,8 +606,12 @@ async fn run_step(step: Step, deadline: Instant, step_limit: Duration) -> StepRe
     };
     let elapsed = started.elapsed();
     match &outcome {
-        StepOutcome::Ok => tracing::info!(step = %name, elapsed_ms = elapsed.as_millis() as u64, "tempreg cleanup step done"),
-        other => tracing::warn!(step = %name, outcome = %other, elapsed_ms = elapsed.as_millis() as u64, "tempreg cleanup step did not succeed"),
+        StepOutcome::Ok => {
+            tracing::info!(step = %name, elapsed_ms = elapsed.as_millis() as u64, "tempreg cleanup step done")
+        }
+        other => {
+            tracing::warn!(step = %name, outcome = %other, elapsed_ms = elapsed.as_millis() as u64, "tempreg cleanup step did not succeed")
+        }
     }
     StepReport {
         name,

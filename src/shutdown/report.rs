@@ -192,7 +192,9 @@ impl ShutdownReport {
 
     /// True if every task finished on its own and every step succeeded.
     pub fn is_clean(&self) -> bool {
-        self.tasks.iter().all(|t| t.outcome == TaskOutcome::Finished)
+        self.tasks
+            .iter()
+            .all(|t| t.outcome == TaskOutcome::Finished)
             && self.steps.iter().all(|s| s.outcome == StepOutcome::Ok)
     }
 
@@ -237,16 +239,28 @@ impl fmt::Display for ShutdownReport {
             f,
             "shutdown ({}) {} in {:.1?}: {} task(s), {} step(s)",
             self.reason,
-            if self.is_clean() { "clean" } else { "NOT clean" },
+            if self.is_clean() {
+                "clean"
+            } else {
+                "NOT clean"
+            },
             self.elapsed,
             self.tasks.len(),
             self.steps.len()
         )?;
         for t in &self.tasks {
-            write!(f, "\n  task {:?}: {} after {:.1?}", t.name, t.outcome, t.elapsed)?;
+            write!(
+                f,
+                "\n  task {:?}: {} after {:.1?}",
+                t.name, t.outcome, t.elapsed
+            )?;
         }
         for s in &self.steps {
-            write!(f, "\n  step {:?}: {} in {:.1?}", s.name, s.outcome, s.elapsed)?;
+            write!(
+                f,
+                "\n  step {:?}: {} in {:.1?}",
+                s.name, s.outcome, s.elapsed
+            )?;
             if let Some(p) = &s.purge {
                 write!(f, " ({p})")?;
             }

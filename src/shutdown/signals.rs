@@ -139,7 +139,10 @@ fn default_switch() -> io::Result<&'static AtomicBool> {
 impl std::fmt::Debug for SignalCleanup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SignalCleanup")
-            .field("registries", &self.registries.lock().map(|r| r.len()).unwrap_or(0))
+            .field(
+                "registries",
+                &self.registries.lock().map(|r| r.len()).unwrap_or(0),
+            )
             .finish()
     }
 }
