@@ -133,3 +133,8 @@ pub use crate::sweep::{
     list_sessions, sweep_orphans, sweep_orphans_with, SessionInfo, SweepOptions, SweepReport,
 };
 pub use crate::tracked::TrackedFile;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -213,8 +213,12 @@ pub(crate) fn human_bytes(n: u64) -> String {
 /// # Examples
 ///
 /// ```
-/// let report = tempreg::sweep_orphans(&std::env::temp_dir())?;
-/// println!("{report}");
+/// let root = tempfile::tempdir()?;
+/// let live = tempreg::ResourceRegistry::builder().root(root.path()).build()?;
+/// let report = tempreg::sweep_orphans(root.path())?;
+/// assert_eq!(report.live().len(), 1); // its owner (us) holds the lock
+/// assert!(report.removed().is_empty());
+/// assert!(live.session_dir().exists());
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn sweep_orphans(root: &Path) -> io::Result<SweepReport> {
