@@ -80,9 +80,19 @@
 //!   it when the registry ends or a hook removes it, but a purge only cleans
 //!   the entries it tracks.
 //! - **A kept or persisted file** is the caller's from then on.
-//! - **A forked child** (without exec) shares the lock; process-wide clean-ups
-//!   (hooks, the final removal of the session) do nothing in a child, but a
-//!   guard dropped there still removes its file, as with `tempfile`.
+//! - **A forked child** (without exec) inherits every fd, the session's lock
+//!   included (`O_CLOEXEC` acts only at exec), so the session counts as live
+//!   while such a child runs, even after its parent died: no sweep removes
+//!   it early. Process-wide clean-ups (hooks, the final removal of the
+//!   session) do nothing in a child, but a guard dropped there still removes
+//!   its file, as with `tempfile`.
+//! - **The one case the lock cannot see** is a program started with exec
+//!   (`std::process::Command`) that uses files in the session directory: our
+//!   lock fd is always `O_CLOEXEC`, so that program does not hold the lock,
+//!   and if our process dies first a sweep may remove the directory while it
+//!   still runs. [`ResourceRegistry::spawn_in_session`] hands the child a
+//!   copy of the lock on purpose, which closes that gap (`tempreg run` uses
+//!   it).
 //! - **Identity without an fd.** A [`TempPath`] holds no fd, so in theory its
 //!   inode number could be reused after a same-user process replaced it; see
 //!   [`TempPath`]'s *Security* section.

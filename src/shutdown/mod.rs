@@ -18,9 +18,15 @@
 //!
 //! # Invariants
 //!
-//! - The mutexes here guard plain lists (tasks, steps, registries); each is
-//!   held only to push, remove or take, never across an `.await` or a call
-//!   into a registry, and no two are held at once.
+//! - The mutexes here guard plain lists and slots; each is held only to push,
+//!   remove, read or take, never across an `.await` or a call into a
+//!   registry.
+//!
+//! # Lock order
+//!
+//! The task map (`Shared::tasks`) before a task's `outcome` slot; a task's
+//! `abort` slot is never held with another. The other mutexes (`steps`,
+//! `registries`, `reason`) are never held with any other lock.
 //! - A task's record is finished by a guard inside the task's future, so
 //!   finishing, panicking (the guard drops while unwinding) and aborting (the
 //!   future is dropped) are all seen.
