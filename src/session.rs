@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags};
+use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags, RenameFlags};
 
 use crate::entry::Named;
 use crate::error::with_path;
@@ -37,6 +37,9 @@ use crate::fsops::{self, FileId, Removal};
 
 /// The name of the lock file inside every session directory.
 pub const LOCK_NAME: &str = ".tempreg.lock";
+
+/// Where the lock file is made and locked before it is renamed to [`LOCK_NAME`].
+const LOCK_NEW_NAME: &str = ".tempreg.lock.new";
 
 /// The prefix used when none is given.
 pub(crate) const DEFAULT_PREFIX: &str = "tempreg";
@@ -53,9 +56,27 @@ pub(crate) struct Session {
     /// Held for the session's whole life; dropping it releases the flock.
     lock: OwnedFd,
     removed: AtomicBool,
+    /// The process that made the session: a child forked without exec must
+    /// never remove its parent's directory.
+    owner_pid: u32,
     /// Names moved out of reach of the final removal (a `keep` whose move to
     /// the root failed). Rarely non-empty.
     kept: Mutex<HashSet<OsString>>,
+}
+
+/// The identities of this process's live session directories. A sweep in
+/// this process skips them without opening their lock files: on file
+/// systems where `flock` is emulated with POSIX locks (NFS), closing any fd
+/// of ours to a lock file would drop our own lock on it.
+static OWN_SESSIONS: Mutex<Vec<FileId>> = Mutex::new(Vec::new());
+
+fn own_sessions() -> std::sync::MutexGuard<'static, Vec<FileId>> {
+    OWN_SESSIONS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// True if `id` is a session directory of a live registry of this process.
+pub(crate) fn is_own_session(id: FileId) -> bool {
+    own_sessions().contains(&id)
 }
 
 /// Checks a user-supplied name part (prefix or suffix).
@@ -110,19 +131,23 @@ impl Session {
         if FileId::of_fd(&dir).map_err(|e| with_path(e, "stat", &init_path))? != id {
             return Err(crate::error::replaced("open session directory", &init_path));
         }
+        // The lock file is made and locked under a temporary name, then
+        // renamed into place: whoever sees `LOCK_NAME` sees it locked.
         let lock = rustix::fs::openat(
             &dir,
-            LOCK_NAME,
+            LOCK_NEW_NAME,
             OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o600),
         )
-        .map_err(|e| with_path(e, "create lock file", &init_path.join(LOCK_NAME)))?;
+        .map_err(|e| with_path(e, "create lock file", &init_path.join(LOCK_NEW_NAME)))?;
         rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive)
-            .map_err(|e| with_path(e, "lock", &init_path.join(LOCK_NAME)))?;
+            .map_err(|e| with_path(e, "lock", &init_path.join(LOCK_NEW_NAME)))?;
         // The owner's pid, for `tempreg ls`; the lock, not this, decides liveness.
         let mut lock_file = std::fs::File::from(lock);
         let _ = writeln!(lock_file, "{pid}");
         let lock = OwnedFd::from(lock_file);
+        rustix::fs::renameat_with(&dir, LOCK_NEW_NAME, &dir, LOCK_NAME, RenameFlags::NOREPLACE)
+            .map_err(|e| with_path(e, "name lock file", &init_path.join(LOCK_NAME)))?;
 
         let final_prefix = format!("{prefix}-{pid}-");
         let done = tempfile::Builder::new()
@@ -141,6 +166,7 @@ impl Session {
         let (_, path) = done.into_parts();
         let path = path.keep().map_err(|e| e.error)?;
         scopeguard::ScopeGuard::into_inner(undo);
+        own_sessions().push(id);
         let name = path.file_name().unwrap_or_default().to_os_string();
         tracing::debug!(session = %path.display(), "tempreg session created");
         Ok(Session {
@@ -152,6 +178,7 @@ impl Session {
             id,
             lock,
             removed: AtomicBool::new(false),
+            owner_pid: pid,
             kept: Mutex::new(HashSet::new()),
         })
     }
@@ -248,7 +275,7 @@ impl Session {
     /// and exit hooks when the process is ending. The lock is still held
     /// throughout, so no sweeper acts on the directory meanwhile.
     pub(crate) fn remove(&self) -> io::Result<()> {
-        if self.removed.swap(true, Ordering::AcqRel) {
+        if std::process::id() != self.owner_pid || self.removed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
         let kept = self
@@ -301,5 +328,6 @@ impl Drop for Session {
         if let Err(e) = self.remove() {
             tracing::warn!(error = %e, "tempreg could not remove its session directory");
         }
+        own_sessions().retain(|id| *id != self.id);
     }
 }

@@ -321,6 +321,22 @@ fn judge(
         Err(e) => return Err(with_path(e, "open", path)),
     };
     let id = FileId::of_fd(&dir).map_err(|e| with_path(e, "stat", path))?;
+    if crate::session::is_own_session(id) {
+        // Ours, and alive: judged without touching its lock (see
+        // `is_own_session` for why that matters on NFS).
+        let measured = measure(&dir).unwrap_or_default();
+        let age = rustix::fs::statat(&dir, LOCK_NAME, AtFlags::SYMLINK_NOFOLLOW)
+            .ok()
+            .and_then(|st| age_of(&st));
+        return Ok(Some(SessionInfo {
+            path: path.to_path_buf(),
+            pid: Some(std::process::id()),
+            live: true,
+            age,
+            files: measured.files,
+            bytes: measured.bytes,
+        }));
+    }
     let lock = match rustix::fs::openat(
         &dir,
         LOCK_NAME,
@@ -341,11 +357,14 @@ fn judge(
         Err(Errno::WOULDBLOCK) => true,
         Err(e) => return Err(with_path(e, "lock", path)),
     };
+    let lock_stat = rustix::fs::fstat(&lock).map_err(|e| with_path(e, "stat lock of", path))?;
+    if !live && lock_stat.st_nlink == 0 {
+        // Its owner unlinked the lock while ending: the session is being
+        // removed by its owner, not orphaned.
+        return Ok(None);
+    }
     let pid = read_pid(&lock);
-    let age = rustix::fs::fstat(&lock).ok().and_then(|st| {
-        let created = SystemTime::UNIX_EPOCH + Duration::from_secs(st.st_mtime.max(0) as u64);
-        SystemTime::now().duration_since(created).ok()
-    });
+    let age = age_of(&lock_stat);
     let mut info = SessionInfo {
         path: path.to_path_buf(),
         pid,
@@ -391,6 +410,12 @@ fn judge(
     }
     drop(lock);
     Ok(Some(info))
+}
+
+/// How long ago a lock file was written (its owner wrote the pid at creation).
+fn age_of(st: &rustix::fs::Stat) -> Option<Duration> {
+    let created = SystemTime::UNIX_EPOCH + Duration::from_secs(st.st_mtime.max(0) as u64);
+    SystemTime::now().duration_since(created).ok()
 }
 
 /// The pid the owner wrote into its lock file.

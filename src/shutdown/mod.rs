@@ -55,6 +55,9 @@ pub use self::signals::{cleanup_on_signals, SignalCleanup, CLEANUP_SIGNALS};
 use crate::{PurgeOptions, ResourceRegistry};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// How long aborted tasks get to be dropped before the report is made.
+const ABORT_SETTLE: Duration = Duration::from_millis(100);
 type StepFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
 
 enum StepKind {
@@ -327,7 +330,9 @@ impl Shutdown {
 
     /// Why shutdown began, once it has.
     pub fn reason(&self) -> Option<ShutdownReason> {
-        lock(&self.shared.reason).map(|(r, _)| r)
+        let recorded = lock(&self.shared.reason).map(|(r, _)| r);
+        // The token cancelled directly: a request like `trigger`.
+        recorded.or_else(|| self.is_triggered().then_some(ShutdownReason::Requested))
     }
 
     /// Resolves once shutdown has begun.
@@ -492,6 +497,8 @@ impl Shutdown {
     async fn stop(&self) -> ShutdownReport {
         let shared = &self.shared;
         let _running = shared.running.lock().await;
+        // The first reason wins; a token cancelled directly counts as a request.
+        shared.begin(ShutdownReason::Requested);
         let (reason, began) =
             lock(&shared.reason).unwrap_or((ShutdownReason::Requested, Instant::now()));
         let deadline = began + shared.config.grace;
@@ -525,11 +532,10 @@ impl Shutdown {
                     }
                 }
             }
-            // Aborted tasks stop at their next poll; one that blocks its
-            // thread never will, and is reported still running.
-            let settle =
-                (Instant::now() + Duration::from_millis(100)).min(deadline.max(Instant::now()));
-            let _ = tokio::time::timeout_at(settle, shared.tracker.wait()).await;
+            // Aborted tasks stop at their next poll, which needs a moment
+            // (up to 100 ms, even past the deadline); a task that blocks its
+            // thread never stops, and is reported still running.
+            let _ = tokio::time::timeout(ABORT_SETTLE, shared.tracker.wait()).await;
         }
         let mut tasks: Vec<TaskReport> = Vec::new();
         {
