@@ -96,6 +96,10 @@
 //! - **Identity without an fd.** A [`TempPath`] holds no fd, so in theory its
 //!   inode number could be reused after a same-user process replaced it; see
 //!   [`TempPath`]'s *Security* section.
+//! - **NFS.** There `flock` is emulated with POSIX record locks, which belong
+//!   to a process: closing any fd of it to a lock file drops all its locks
+//!   on that file. Across processes the lock still tells live from dead; a
+//!   sweep never opens the lock file of its own process's live sessions.
 //! - **The window of session creation.** A process killed between `mkdir` and
 //!   `flock` of its session directory leaves a hidden, empty
 //!   `.<prefix>-init-…` directory.

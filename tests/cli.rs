@@ -1,0 +1,442 @@
+//! The `tempreg` command: `run` cleans up however its command ends and passes
+//! its status on, forwards signals, keeps a failed run's scratch on request;
+//! `sweep` and `ls` judge sessions by their lock; errors are one line.
+#![cfg(feature = "cli")]
+
+mod crash_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use crash_support::{
+    assert_empty, names_in, registry_in, scratch_root, wait_until, KillOnDrop, Running,
+    EXIT_TIMEOUT, LINE_TIMEOUT, SIGHUP, SIGINT, SIGKILL, SIGTERM,
+};
+use tempreg::LOCK_NAME;
+
+/// `tempreg`, with a backtrace asked for (so a panic would show) and a
+/// bound on how long it may run.
+fn tempreg() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("tempreg").expect("the tempreg binary");
+    cmd.env("RUST_BACKTRACE", "1")
+        .timeout(Duration::from_secs(60));
+    cmd
+}
+
+/// `tempreg run --root ROOT [EXTRA] -- sh -c SCRIPT`, run to its end.
+fn run_sh(root: &Path, extra: &[&str], script: &str) -> Output {
+    tempreg()
+        .args(["run", "--root"])
+        .arg(root)
+        .args(extra)
+        .args(["--", "sh", "-c", script])
+        .output()
+        .expect("run tempreg")
+}
+
+/// `tempreg run --root ROOT -- sh -c SCRIPT` in the background; the script
+/// should print `started $$` once it is ready.
+fn start_sh(root: &Path, script: &str) -> (Running, KillOnDrop) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tempreg"));
+    cmd.args(["run", "--root"])
+        .arg(root)
+        .args(["--", "sh", "-c", script]);
+    let mut wrapper = Running::start(cmd, "tempreg run");
+    let line = wrapper.expect_line("started ", LINE_TIMEOUT);
+    let pid = line["started ".len()..].trim().parse().expect("a pid");
+    (wrapper, KillOnDrop::new(pid))
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A session of a dead owner, made by hand: name, unlocked lock, 10 bytes.
+fn forge_orphan(root: &Path, pid: u32) -> PathBuf {
+    let dir = root.join(format!("tempreg-{pid}-Orphan12"));
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(dir.join(LOCK_NAME), format!("{pid}\n")).expect("lock");
+    std::fs::write(dir.join("data.bin"), b"0123456789").expect("data");
+    dir
+}
+
+/// Asserts an error run: exit 2, one stderr line starting `tempreg:` that
+/// names `needle`, and no panic or backtrace.
+fn assert_one_line_error(output: &Output, needle: &str) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line expected: {err:?}");
+    assert!(err.starts_with("tempreg: "), "{err:?}");
+    assert!(err.contains(needle), "should name {needle}: {err:?}");
+    let lower = err.to_lowercase();
+    assert!(
+        !lower.contains("panic") && !lower.contains("backtrace"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn run_gives_the_command_a_session_and_removes_it() {
+    let root = scratch_root();
+    let script = r#"set -e
+        test "$TMPDIR" = "$TEMPREG_SESSION_DIR"
+        touch "$TMPDIR/x"
+        test -f "$TMPDIR/x"
+        echo "$TMPDIR"
+        exit 0"#;
+    let output = run_sh(root.path(), &[], script);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let session = PathBuf::from(stdout(&output).trim());
+    assert_eq!(session.parent(), Some(root.path()));
+    let name = session.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("tempreg-"), "{name}");
+    assert_empty(root.path());
+}
+
+#[test]
+fn run_removes_what_the_command_left_without_following_its_symlinks() {
+    let root = scratch_root();
+    let outside = scratch_root();
+    let victim = outside.path().join("victim");
+    std::fs::create_dir(&victim).expect("mkdir victim");
+    std::fs::write(victim.join("precious.txt"), b"precious").expect("victim file");
+    let script = r#"set -e
+        mkdir -p "$TMPDIR/deep/er"
+        echo data > "$TMPDIR/deep/er/file"
+        ln -s "$VICTIM" "$TMPDIR/link"
+        ln -s "$VICTIM" "$TMPDIR/deep/link"
+        ln -s "$VICTIM/precious.txt" "$TMPDIR/deep/er/file-link""#;
+    let output = tempreg()
+        .args(["run", "--root"])
+        .arg(root.path())
+        .args(["--", "sh", "-c", script])
+        .env("VICTIM", &victim)
+        .output()
+        .expect("run tempreg");
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    assert_empty(root.path());
+    assert_eq!(names_in(&victim), ["precious.txt"]);
+    assert_eq!(
+        std::fs::read(victim.join("precious.txt")).expect("victim file"),
+        b"precious"
+    );
+}
+
+#[test]
+fn run_exits_with_the_commands_code_and_cleans_up() {
+    let root = scratch_root();
+    let output = run_sh(root.path(), &[], r#"touch "$TMPDIR/x"; exit 3"#);
+    assert_eq!(output.status.code(), Some(3), "stderr: {}", stderr(&output));
+    assert_empty(root.path());
+}
+
+#[test]
+fn run_reports_death_by_a_signal_as_128_plus_the_signal() {
+    let root = scratch_root();
+    for (signal, code) in [("TERM", 143), ("KILL", 137)] {
+        let script = format!(r#"touch "$TMPDIR/x"; kill -{signal} $$"#);
+        let output = run_sh(root.path(), &[], &script);
+        assert_eq!(output.status.code(), Some(code), "SIG{signal}: {output:?}");
+        assert_empty(root.path());
+    }
+}
+
+#[test]
+fn keep_on_failure_keeps_the_session_and_no_sweep_takes_it() {
+    let root = scratch_root();
+    let output = run_sh(
+        root.path(),
+        &["--keep-on-failure"],
+        r#"echo evidence > "$TMPDIR/x"; exit 3"#,
+    );
+    assert_eq!(output.status.code(), Some(3));
+    let err = stderr(&output);
+    let kept = PathBuf::from(
+        err.trim()
+            .rsplit_once("kept ")
+            .unwrap_or_else(|| panic!("no kept path on stderr: {err:?}"))
+            .1,
+    );
+    assert!(err.starts_with("tempreg: "), "{err:?}");
+    assert_eq!(kept.parent(), Some(root.path()));
+    assert_eq!(
+        std::fs::read(kept.join("x")).expect("kept file"),
+        b"evidence\n"
+    );
+    assert!(!kept.join(LOCK_NAME).exists());
+
+    let sweep = tempreg()
+        .arg("sweep")
+        .arg(root.path())
+        .output()
+        .expect("sweep");
+    assert_eq!(sweep.status.code(), Some(0));
+    assert!(
+        stdout(&sweep).starts_with("removed 0 orphaned session(s)"),
+        "{sweep:?}"
+    );
+    assert!(kept.join("x").is_file(), "the sweep took a kept session");
+    let ls = tempreg()
+        .arg("ls")
+        .arg(root.path())
+        .arg("--json")
+        .output()
+        .expect("ls");
+    assert_eq!(stdout(&ls).trim(), "[]");
+
+    // A success is not kept.
+    let ok = scratch_root();
+    let output = run_sh(ok.path(), &["--keep-on-failure"], r#"touch "$TMPDIR/x""#);
+    assert_eq!(output.status.code(), Some(0));
+    assert_empty(ok.path());
+}
+
+#[test]
+fn run_forwards_termination_signals_to_the_command() {
+    let root = scratch_root();
+    for (signal, code) in [(SIGTERM, 143), (SIGINT, 130), (SIGHUP, 129)] {
+        let (mut wrapper, mut child) = start_sh(
+            root.path(),
+            r#"touch "$TMPDIR/x"; echo "started $$"; exec sleep 300"#,
+        );
+        wrapper.signal(signal);
+        let status = wrapper.wait(EXIT_TIMEOUT);
+        assert_eq!(
+            status.code(),
+            Some(code),
+            "signal {signal}\n{}",
+            wrapper.describe()
+        );
+        // The wrapper waited for its command, so the command is gone.
+        assert!(!crash_support::process_exists(child.pid()));
+        child.disarm();
+        assert_empty(root.path());
+    }
+}
+
+#[test]
+fn a_command_that_traps_the_forwarded_signal_can_clean_up_and_succeed() {
+    let root = scratch_root();
+    let script = r#"trap 'rm -f "$TMPDIR/marker"; echo trapped; exit 0' TERM
+        touch "$TMPDIR/marker"
+        echo "started $$"
+        while :; do sleep 0.1; done"#;
+    let (mut wrapper, _child) = start_sh(root.path(), script);
+    wrapper.signal(SIGTERM);
+    wrapper.expect_line("trapped", LINE_TIMEOUT);
+    let status = wrapper.wait(EXIT_TIMEOUT);
+    assert_eq!(status.code(), Some(0), "{}", wrapper.describe());
+    assert_empty(root.path());
+}
+
+#[test]
+fn a_killed_wrapper_leaves_a_live_session_until_its_command_ends() {
+    let root = scratch_root();
+    let (mut wrapper, mut child) = start_sh(
+        root.path(),
+        r#"echo data > "$TMPDIR/x"; echo "started $$"; exec sleep 300"#,
+    );
+    let wrapper_pid = wrapper.pid();
+    wrapper.kill_hard();
+    let names = names_in(root.path());
+    assert_eq!(names.len(), 1, "{names:?}");
+    let session = root.path().join(&names[0]);
+
+    // The command inherited the lock: the session is live though its
+    // owner (the pid in its name and lock file) is dead.
+    let sweep = tempreg()
+        .arg("sweep")
+        .arg(root.path())
+        .output()
+        .expect("sweep");
+    assert_eq!(sweep.status.code(), Some(0), "{sweep:?}");
+    let text = stdout(&sweep);
+    assert!(
+        text.contains("removed 0 orphaned") && text.contains("left 1 live"),
+        "{text}"
+    );
+    assert!(session.join("x").is_file());
+    let listed = tempreg::list_sessions(root.path()).expect("list");
+    assert_eq!(listed[0].pid(), Some(wrapper_pid));
+    assert!(listed[0].is_live());
+
+    child.kill_now(SIGKILL);
+    wait_until(EXIT_TIMEOUT, "the killed command releases the lock", || {
+        tempreg::list_sessions(root.path()).is_ok_and(|l| l.iter().all(|s| !s.is_live()))
+    });
+    let sweep = tempreg()
+        .arg("sweep")
+        .arg(root.path())
+        .output()
+        .expect("sweep");
+    assert_eq!(sweep.status.code(), Some(0), "{sweep:?}");
+    assert!(
+        stdout(&sweep).starts_with("removed 1 orphaned session(s) (1 file(s), 5 B)"),
+        "{sweep:?}"
+    );
+    assert_empty(root.path());
+}
+
+#[test]
+fn ls_json_lists_live_and_orphaned_sessions() {
+    let root = scratch_root();
+    let empty = tempreg()
+        .arg("ls")
+        .arg(root.path())
+        .arg("--json")
+        .output()
+        .expect("ls");
+    assert_eq!(empty.status.code(), Some(0));
+    assert_eq!(stdout(&empty).trim(), "[]");
+
+    let orphan = forge_orphan(root.path(), 4242);
+    std::fs::create_dir(root.path().join("not-a-session")).expect("mkdir");
+    let (mut wrapper, _child) = start_sh(
+        root.path(),
+        r#"printf 1234567 > "$TMPDIR/seven"; echo "started $$"; exec sleep 300"#,
+    );
+
+    let output = tempreg()
+        .arg("ls")
+        .arg(root.path())
+        .arg("--json")
+        .output()
+        .expect("ls");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    let list = json.as_array().expect("a JSON array");
+    assert_eq!(list.len(), 2, "{json:#}");
+    let by_state = |state: &str| {
+        list.iter()
+            .find(|s| s["state"] == state)
+            .unwrap_or_else(|| panic!("no {state} session in {json:#}"))
+    };
+    let live = by_state("live");
+    assert_eq!(live["pid"], wrapper.pid());
+    assert_eq!(
+        (live["files"].as_u64(), live["bytes"].as_u64()),
+        (Some(1), Some(7))
+    );
+    let path = PathBuf::from(live["path"].as_str().expect("path"));
+    assert_eq!(path.parent(), Some(root.path()));
+    assert!(live["age_secs"].as_u64().expect("age") < 3600);
+    let dead = by_state("orphaned");
+    assert_eq!(dead["pid"], 4242);
+    assert_eq!(dead["path"].as_str(), orphan.to_str());
+    assert_eq!(
+        (dead["files"].as_u64(), dead["bytes"].as_u64()),
+        (Some(1), Some(10))
+    );
+
+    let table = tempreg().arg("ls").arg(root.path()).output().expect("ls");
+    let text = stdout(&table);
+    assert!(text.starts_with("PID "), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("4242 ") && l.contains("orphaned")),
+        "{text}"
+    );
+    assert!(orphan.join(LOCK_NAME).is_file(), "ls removed something");
+
+    wrapper.signal(SIGTERM);
+    assert_eq!(wrapper.wait(EXIT_TIMEOUT).code(), Some(143));
+}
+
+#[test]
+fn sweep_dry_run_says_what_it_would_remove_and_removes_nothing() {
+    let root = scratch_root();
+    let live = registry_in(root.path());
+    let orphan = forge_orphan(root.path(), 4242);
+
+    let dry = tempreg()
+        .args(["sweep", "--dry-run"])
+        .arg(root.path())
+        .output()
+        .expect("sweep --dry-run");
+    assert_eq!(dry.status.code(), Some(0), "{dry:?}");
+    assert_eq!(
+        stdout(&dry).trim(),
+        "would remove 1 orphaned session(s) (1 file(s), 10 B); left 1 live session(s) alone"
+    );
+    assert!(orphan.join("data.bin").is_file());
+
+    let real = tempreg()
+        .arg("sweep")
+        .arg(root.path())
+        .output()
+        .expect("sweep");
+    assert_eq!(real.status.code(), Some(0), "{real:?}");
+    assert_eq!(
+        stdout(&real).trim(),
+        "removed 1 orphaned session(s) (1 file(s), 10 B); left 1 live session(s) alone"
+    );
+    assert!(!orphan.exists());
+    assert!(live.session_dir().join(LOCK_NAME).is_file());
+}
+
+#[test]
+fn errors_are_one_line_and_exit_2() {
+    let missing = "/nonexistent/tempreg-cli-test";
+    for sub in ["sweep", "ls"] {
+        let output = tempreg().args([sub, missing]).output().expect("run");
+        assert_one_line_error(&output, missing);
+        assert!(output.stdout.is_empty());
+    }
+    let output = tempreg()
+        .args(["run", "--root", missing, "--", "true"])
+        .output()
+        .expect("run");
+    assert_one_line_error(&output, missing);
+
+    let root = scratch_root();
+    let file = root.path().join("plain-file");
+    std::fs::write(&file, b"not a dir").expect("write");
+    let output = tempreg().arg("sweep").arg(&file).output().expect("run");
+    assert_one_line_error(&output, &file.display().to_string());
+}
+
+#[test]
+fn a_command_that_cannot_run_exits_like_a_shell_would() {
+    let root = scratch_root();
+    let output = tempreg()
+        .args(["run", "--root"])
+        .arg(root.path())
+        .args(["--", "/no/such/cmd"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(127), "{output:?}");
+    let err = stderr(&output);
+    assert!(
+        err.starts_with("tempreg: ") && err.contains("/no/such/cmd"),
+        "{err:?}"
+    );
+    assert_empty(root.path());
+
+    let output = tempreg()
+        .args(["run", "--root"])
+        .arg(root.path())
+        .arg("--")
+        .arg(root.path())
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(126), "a directory: {output:?}");
+    assert_empty(root.path());
+}
+
+#[test]
+fn run_without_a_command_is_a_usage_error() {
+    for args in [
+        &["run"][..],
+        &["run", "--"][..],
+        &["run", "--root", "/tmp"][..],
+    ] {
+        let output = tempreg().args(args).output().expect("run");
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        assert!(stderr(&output).contains("Usage"), "{args:?}: {output:?}");
+    }
+}

@@ -1,0 +1,447 @@
+//! The orphan sweep against real dead and live processes: a session is
+//! removed exactly when its lock can be taken, whatever its name, pid or age
+//! says, and nothing outside the root is ever touched.
+
+mod crash_support;
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crash_support::{
+    assert_empty, dead_hold_child, names_in, registry_in, scratch_root, snapshot, start_hold,
+};
+use tempreg::{list_sessions, sweep_orphans, sweep_orphans_with, SweepOptions, LOCK_NAME};
+
+/// Makes a directory that looks like a session of `pid` to the sweep: the
+/// name, a lock file holding the pid (that nobody locks) and some data.
+fn forge_session(root: &Path, name: &str, pid: u32, data: &[u8]) -> std::path::PathBuf {
+    let dir = root.join(name);
+    fs::create_dir(&dir).expect("mkdir forged session");
+    fs::write(dir.join(LOCK_NAME), format!("{pid}\n")).expect("forged lock");
+    fs::write(dir.join("data.bin"), data).expect("forged data");
+    dir
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn sweep_removes_a_killed_childs_session_and_leaves_a_live_sibling() {
+    let root = scratch_root();
+    let own = registry_in(root.path());
+    let mut mine = own.temp_file().expect("temp file");
+    std::io::Write::write_all(&mut mine, b"mine").expect("write");
+    let own_dir = own.temp_dir().expect("temp dir");
+    fs::write(own_dir.path().join("note"), b"kept").expect("write note");
+    let own_before = snapshot(own.session_dir());
+
+    let (dead, held) = dead_hold_child(root.path());
+    assert!(dead.session.is_dir(), "SIGKILL ran no clean-up");
+
+    let report = sweep_orphans(root.path()).expect("sweep");
+    assert!(report.is_clean(), "{report}");
+    assert!(!report.is_dry_run());
+    assert_eq!(report.removed().len(), 1, "{report}");
+    let removed = &report.removed()[0];
+    assert_eq!(removed.path(), dead.session);
+    assert!(!removed.is_live());
+    assert_eq!(removed.pid(), Some(dead.process.pid()));
+    assert_eq!((removed.files(), removed.bytes()), (held.files, held.bytes));
+    assert_eq!(report.files_freed(), held.files);
+    assert_eq!(report.bytes_freed(), held.bytes);
+    assert_eq!(report.live().len(), 1, "{report}");
+    assert_eq!(report.live()[0].path(), own.session_dir());
+    assert!(report.live()[0].is_live());
+    assert_eq!(report.live()[0].pid(), Some(std::process::id()));
+
+    assert!(!dead.session.exists(), "the orphan is still there");
+    assert_eq!(names_in(root.path()), [file_name(own.session_dir())]);
+    assert_eq!(snapshot(own.session_dir()), own_before);
+    assert!(mine.path().is_file() && own_dir.path().is_dir());
+}
+
+#[test]
+fn a_stale_looking_session_whose_lock_is_held_is_left_alone() {
+    let root = scratch_root();
+    let (mut live, held) = start_hold(root.path());
+
+    // Everything but the lock says "dead": a pid in the name and in the lock
+    // file that no process has, a month-old lock file, and a stopped owner.
+    let gone = std::process::Command::new("true")
+        .spawn()
+        .and_then(|mut c| c.wait().map(|_| c.id()))
+        .expect("run true");
+    let stale = root.path().join(format!("tempreg-{gone}-Stale123"));
+    fs::rename(&live.session, &stale).expect("rename the live session");
+    let lock = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(stale.join(LOCK_NAME))
+        .expect("open lock file");
+    std::io::Write::write_all(&mut &lock, format!("{gone}\n").as_bytes()).expect("write pid");
+    let month_ago = SystemTime::now() - Duration::from_secs(30 * 24 * 3600);
+    lock.set_modified(month_ago).expect("age the lock file");
+    drop(lock);
+    live.process.signal(libc::SIGSTOP);
+    let before = snapshot(&stale);
+
+    let report = sweep_orphans(root.path()).expect("sweep");
+    assert!(report.is_clean(), "{report}");
+    assert!(report.removed().is_empty(), "{report}");
+    assert_eq!(report.live().len(), 1, "{report}");
+    let info = &report.live()[0];
+    assert_eq!(info.path(), stale);
+    assert_eq!(info.pid(), Some(gone), "the pid is shown as written");
+    assert!(info.age().expect("an age") >= Duration::from_secs(29 * 24 * 3600));
+    assert_eq!((info.files(), info.bytes()), (held.files, held.bytes));
+    assert_eq!(snapshot(&stale), before, "a live session was touched");
+
+    // Only the lock protected it: once the owner is dead, it goes.
+    live.process.kill_hard();
+    let report = sweep_orphans(root.path()).expect("sweep");
+    assert_eq!(report.removed().len(), 1, "{report}");
+    assert_eq!(report.removed()[0].path(), stale);
+    assert_empty(root.path());
+}
+
+#[test]
+fn a_forged_session_with_a_live_pid_but_a_free_lock_is_swept() {
+    let root = scratch_root();
+    let pid = std::process::id();
+    let forged = forge_session(
+        root.path(),
+        &format!("tempreg-{pid}-AbCd1234"),
+        pid,
+        &[7; 42],
+    );
+    fs::create_dir(forged.join("sub")).expect("mkdir sub");
+    fs::write(forged.join("sub").join("nested.txt"), b"12345678").expect("nested");
+    // A session killed between its `flock` and its rename into place.
+    let init = root.path().join(format!(".tempreg-init-{pid}-InIt1234"));
+    fs::create_dir(&init).expect("mkdir init");
+    fs::write(init.join(LOCK_NAME), format!("{pid}\n")).expect("init lock");
+
+    let report = sweep_orphans(root.path()).expect("sweep");
+    assert!(report.is_clean(), "{report}");
+    let mut removed: Vec<_> = report.removed().iter().map(|s| s.path()).collect();
+    removed.sort();
+    assert_eq!(removed, [init.as_path(), forged.as_path()], "{report}");
+    assert!(report.removed().iter().all(|s| s.pid() == Some(pid)));
+    assert_eq!(report.files_freed(), 2);
+    assert_eq!(report.bytes_freed(), 50);
+    assert!(report.live().is_empty());
+    assert_empty(root.path());
+}
+
+#[test]
+fn directories_without_a_lock_or_with_a_foreign_name_are_left_alone() {
+    let root = scratch_root();
+    let pid = std::process::id();
+    let r = root.path();
+    let no_lock = r.join(format!("tempreg-{pid}-NoLock12"));
+    fs::create_dir(&no_lock).expect("mkdir");
+    fs::write(no_lock.join("data.bin"), b"no lock here").expect("write");
+    // A process killed between `mkdir` and `flock` of its session leaves this.
+    fs::create_dir(r.join(format!(".tempreg-init-{pid}-Empty123"))).expect("mkdir");
+    forge_session(r, "scratch-not-a-session", pid, b"foreign name");
+    forge_session(
+        r,
+        &format!("tempreg-{pid}-short"),
+        pid,
+        b"random part too short",
+    );
+    forge_session(
+        r,
+        &format!("tempreg-x{pid}-AbCd1234"),
+        pid,
+        b"pid part not digits",
+    );
+    forge_session(
+        r,
+        &format!("tempreg-{pid}-AbCd-234"),
+        pid,
+        b"random part not alnum",
+    );
+    fs::write(
+        r.join(format!("tempreg-{pid}-PlainFil")),
+        b"a file, not a dir",
+    )
+    .expect("file");
+    let before = snapshot(r);
+
+    for dry_run in [true, false] {
+        let report = sweep_orphans_with(r, &SweepOptions::new().dry_run(dry_run)).expect("sweep");
+        assert!(report.is_clean(), "{report}");
+        assert!(report.removed().is_empty(), "{report}");
+        assert!(report.live().is_empty(), "{report}");
+    }
+    assert!(list_sessions(r).expect("list").is_empty());
+    assert_eq!(snapshot(r), before);
+}
+
+#[test]
+fn the_sweep_never_follows_a_symlink_out_of_the_root() {
+    let root = scratch_root();
+    let outside = scratch_root();
+    // A victim that a sweep following links would judge an orphan: it has an
+    // unlocked lock file.
+    let victim = outside.path().join("victim");
+    fs::create_dir_all(victim.join("sub")).expect("mkdir victim");
+    fs::write(victim.join(LOCK_NAME), b"1\n").expect("victim lock");
+    fs::write(victim.join("precious.txt"), b"precious").expect("victim file");
+    fs::write(victim.join("sub").join("deep.txt"), b"deep").expect("victim deep");
+    let lone = outside.path().join("lone.txt");
+    fs::write(&lone, b"lone").expect("victim lone file");
+    let victim_before = snapshot(outside.path());
+
+    let (dead, held) = dead_hold_child(root.path());
+    symlink(&victim, dead.session.join("link-to-victim-dir")).expect("symlink");
+    symlink(&lone, dead.session.join("link-to-victim-file")).expect("symlink");
+    let child_dir = fs::read_dir(&dead.session)
+        .expect("list dead session")
+        .flatten()
+        .find(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+        .expect("the hold child made a temp dir")
+        .path();
+    symlink(&victim, child_dir.join("escape")).expect("symlink");
+    // At the root: a link named like a session, and a session whose lock
+    // file is a link to the victim's.
+    symlink(&victim, root.path().join("tempreg-1-SymLink1")).expect("symlink");
+    let lock_link = root.path().join("tempreg-2-LockLink");
+    fs::create_dir(&lock_link).expect("mkdir");
+    symlink(victim.join(LOCK_NAME), lock_link.join(LOCK_NAME)).expect("symlink");
+    fs::write(lock_link.join("data.bin"), b"data").expect("write");
+
+    let report = sweep_orphans(root.path()).expect("sweep");
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.removed().len(), 1, "{report}");
+    assert_eq!(report.removed()[0].path(), dead.session);
+    assert_eq!(report.files_freed(), held.files, "links are not files");
+    assert_eq!(report.bytes_freed(), held.bytes);
+    assert!(report.live().is_empty());
+
+    assert_eq!(
+        snapshot(outside.path()),
+        victim_before,
+        "the victim changed"
+    );
+    assert_eq!(
+        names_in(root.path()),
+        ["tempreg-1-SymLink1", "tempreg-2-LockLink"]
+    );
+    assert!(fs::symlink_metadata(root.path().join("tempreg-1-SymLink1"))
+        .expect("link kept")
+        .file_type()
+        .is_symlink());
+    assert!(lock_link.join("data.bin").is_file());
+}
+
+#[test]
+fn a_dry_run_removes_nothing_and_reports_what_it_would() {
+    let root = scratch_root();
+    let own = registry_in(root.path());
+    let _file = own.temp_file().expect("temp file");
+    let (dead, held) = dead_hold_child(root.path());
+    let before = snapshot(root.path());
+
+    let judged = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&judged);
+    let options = SweepOptions::new().dry_run(true).on_progress(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let report = sweep_orphans_with(root.path(), &options).expect("dry run");
+    assert!(report.is_dry_run());
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.removed().len(), 1, "{report}");
+    assert_eq!(report.removed()[0].path(), dead.session);
+    assert!(!report.removed()[0].is_live());
+    assert_eq!(report.files_freed(), held.files);
+    assert_eq!(report.bytes_freed(), held.bytes);
+    assert_eq!(report.live().len(), 1);
+    assert_eq!(judged.load(Ordering::SeqCst), 2);
+    let text = report.to_string();
+    assert!(
+        text.starts_with("would remove 1 orphaned session(s) (3 file(s)"),
+        "{text}"
+    );
+    assert_eq!(snapshot(root.path()), before, "a dry run changed the root");
+
+    // The dry run took no lasting lock: a real sweep removes the same.
+    let report = sweep_orphans(root.path()).expect("sweep");
+    assert!(!report.is_dry_run());
+    assert_eq!(report.removed().len(), 1, "{report}");
+    assert_eq!(report.files_freed(), held.files);
+    assert_eq!(report.bytes_freed(), held.bytes);
+    assert!(report
+        .to_string()
+        .starts_with("removed 1 orphaned session(s)"));
+    assert!(!dead.session.exists());
+}
+
+#[test]
+fn sweep_orphans_on_start_removes_dead_sessions_before_building() {
+    let root = scratch_root();
+    let (dead, _) = dead_hold_child(root.path());
+    let (live, _) = start_hold(root.path());
+
+    // Without the option, building leaves the orphan alone.
+    let plain = registry_in(root.path());
+    assert!(dead.session.is_dir());
+
+    let sweeping = tempreg::ResourceRegistry::builder()
+        .root(root.path())
+        .sweep_orphans_on_start(true)
+        .build()
+        .expect("build with sweep on start");
+    assert!(
+        !dead.session.exists(),
+        "the orphan survived the start sweep"
+    );
+    let mut expected = vec![
+        file_name(&live.session),
+        file_name(plain.session_dir()),
+        file_name(sweeping.session_dir()),
+    ];
+    expected.sort();
+    assert_eq!(names_in(root.path()), expected);
+    assert!(live.session.join(LOCK_NAME).is_file());
+}
+
+#[test]
+fn list_sessions_tells_live_from_orphaned_and_removes_nothing() {
+    let root = scratch_root();
+    let own = registry_in(root.path());
+    let mut file = own.temp_file().expect("temp file");
+    std::io::Write::write_all(&mut file, b"1234567").expect("write");
+    let (live, live_held) = start_hold(root.path());
+    let (dead, dead_held) = dead_hold_child(root.path());
+    let before = snapshot(root.path());
+
+    let sessions = list_sessions(root.path()).expect("list");
+    assert_eq!(sessions.len(), 3, "{sessions:#?}");
+    assert!(sessions.windows(2).all(|w| w[0].path() < w[1].path()));
+    let find = |path: &Path| {
+        sessions
+            .iter()
+            .find(|s| s.path() == path)
+            .unwrap_or_else(|| panic!("{} not listed: {sessions:#?}", path.display()))
+    };
+    let mine = find(own.session_dir());
+    assert!(mine.is_live());
+    assert_eq!(mine.pid(), Some(std::process::id()));
+    assert_eq!((mine.files(), mine.bytes()), (1, 7));
+    let theirs = find(&live.session);
+    assert!(theirs.is_live());
+    assert_eq!(theirs.pid(), Some(live.process.pid()));
+    assert_eq!(
+        (theirs.files(), theirs.bytes()),
+        (live_held.files, live_held.bytes)
+    );
+    let orphan = find(&dead.session);
+    assert!(!orphan.is_live());
+    assert_eq!(orphan.pid(), Some(dead.process.pid()));
+    assert_eq!(
+        (orphan.files(), orphan.bytes()),
+        (dead_held.files, dead_held.bytes)
+    );
+    for s in &sessions {
+        assert!(s.age().expect("an age") < Duration::from_secs(3600));
+    }
+    assert_eq!(snapshot(root.path()), before, "listing changed the root");
+
+    // Listing took no lasting lock.
+    let report = sweep_orphans(root.path()).expect("sweep");
+    assert_eq!(report.removed().len(), 1, "{report}");
+    assert_eq!(report.live().len(), 2, "{report}");
+}
+
+#[test]
+fn a_kept_session_dir_is_neither_listed_nor_swept() {
+    let root = scratch_root();
+    let registry = registry_in(root.path());
+    fs::write(
+        registry.session_dir().join("evidence.log"),
+        b"why it failed",
+    )
+    .expect("write");
+    let kept = registry.keep_session_dir().expect("keep");
+    drop(registry);
+    assert!(kept.join("evidence.log").is_file());
+    assert!(!kept.join(LOCK_NAME).exists());
+
+    let report = sweep_orphans(root.path()).expect("sweep");
+    assert!(
+        report.removed().is_empty() && report.live().is_empty(),
+        "{report}"
+    );
+    assert!(list_sessions(root.path()).expect("list").is_empty());
+    assert!(kept.join("evidence.log").is_file());
+}
+
+/// Builds registries in `root` for up to `limit` while `judge` runs in a
+/// loop on other threads; returns the first build error, if any.
+fn build_while(
+    root: &Path,
+    limit: Duration,
+    judge: impl Fn(&Path) + Send + Sync + 'static,
+) -> Option<String> {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let judge = Arc::new(judge);
+    let judges: Vec<_> = (0..3)
+        .map(|_| {
+            let (root, stop, judge) = (root.to_owned(), Arc::clone(&stop), Arc::clone(&judge));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    judge(&root);
+                }
+            })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + limit;
+    let mut failure = None;
+    while failure.is_none() && std::time::Instant::now() < deadline {
+        if let Err(e) = tempreg::ResourceRegistry::builder().root(root).build() {
+            failure = Some(e.to_string());
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for judge in judges {
+        judge.join().expect("judge thread");
+    }
+    failure
+}
+
+#[test]
+fn a_concurrent_sweep_never_breaks_a_registry_being_built() {
+    let root = scratch_root();
+    let removed_live = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&removed_live);
+    let failure = build_while(root.path(), Duration::from_secs(5), move |root| {
+        let report = sweep_orphans(root).expect("sweep");
+        // No process here ever dies: anything removed was being created.
+        counter.fetch_add(report.removed().len(), Ordering::SeqCst);
+    });
+    assert_eq!(failure, None);
+    assert_eq!(
+        removed_live.load(Ordering::SeqCst),
+        0,
+        "live sessions swept"
+    );
+}
+
+#[test]
+fn a_concurrent_listing_never_breaks_a_registry_being_built() {
+    let root = scratch_root();
+    let failure = build_while(root.path(), Duration::from_secs(5), |root| {
+        list_sessions(root).expect("list");
+    });
+    assert_eq!(failure, None);
+}
