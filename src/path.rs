@@ -29,11 +29,18 @@ use crate::registry::Ticket;
 pub struct TempPath {
     ticket: Ticket,
     path: PathBuf,
+    /// Cleared when a failed `keep` leaves the entry tracked: Drop must then
+    /// leave the file to the next purge rather than delete it at once.
+    armed: bool,
 }
 
 impl TempPath {
     pub(crate) fn new(ticket: Ticket, path: PathBuf) -> TempPath {
-        TempPath { ticket, path }
+        TempPath {
+            ticket,
+            path,
+            armed: true,
+        }
     }
 
     /// The file's path.
@@ -60,8 +67,12 @@ impl TempPath {
     ///
     /// If the move fails; the file then stays tracked (and is removed by the
     /// next purge or when the registry ends).
-    pub fn keep(self) -> io::Result<PathBuf> {
-        self.ticket.move_out(&self.path)
+    pub fn keep(mut self) -> io::Result<PathBuf> {
+        let kept = self.ticket.move_out(&self.path);
+        if kept.is_err() {
+            self.armed = false;
+        }
+        kept
     }
 
     pub(crate) fn ticket(&self) -> &Ticket {
@@ -71,7 +82,9 @@ impl TempPath {
 
 impl Drop for TempPath {
     fn drop(&mut self) {
-        self.ticket.drop_named(&self.path);
+        if self.armed {
+            self.ticket.drop_named(&self.path);
+        }
     }
 }
 

@@ -1,0 +1,61 @@
+//! A `keep` that cannot move its file out must not lose it.
+//!
+//! The move fails when the root refuses new names; an immutable root
+//! (`chattr +i`, refused even to root) does that. Where `chattr` is not
+//! available or the file system has no such flag, the test says it skipped.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+struct Immutable<'a>(&'a Path);
+
+impl<'a> Immutable<'a> {
+    fn set(dir: &'a Path) -> Option<Immutable<'a>> {
+        let ok = Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        ok.then_some(Immutable(dir))
+    }
+}
+
+impl Drop for Immutable<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(self.0).status();
+    }
+}
+
+#[test]
+fn a_failed_keep_leaves_the_file_tracked_and_on_disk() {
+    // On the disk under the crate, where chattr works (tmpfs has no +i).
+    let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("root");
+    let registry = tempreg::ResourceRegistry::builder()
+        .root(root.path())
+        .build()
+        .expect("registry");
+    let mut file = registry.temp_file().expect("temp file");
+    file.write_all(b"precious").expect("write");
+    let path = file.path().to_path_buf();
+    let Some(guard) = Immutable::set(root.path()) else {
+        println!("skipped: `chattr +i` is not available on this file system");
+        return;
+    };
+
+    let err = file.keep().expect_err("the move into an immutable root must fail");
+    assert!(err.to_string().contains(&*path.to_string_lossy()), "{err}");
+    assert_eq!(std::fs::read(&path).expect("still there"), b"precious");
+    assert_eq!(registry.len(), 1, "the file stays tracked");
+
+    let path_guard = registry.temp_file().expect("second").into_temp_path();
+    let second = path_guard.to_path_buf();
+    assert!(path_guard.keep().is_err());
+    assert!(second.exists(), "a failed TempPath::keep keeps the file too");
+
+    drop(guard);
+    let report = registry.purge_all_blocking();
+    assert_eq!(report.removed(), 2, "{report}");
+    assert!(!path.exists() && !second.exists());
+}
