@@ -119,6 +119,7 @@ mod options;
 mod panic_hook;
 mod path;
 mod purge;
+mod reaper;
 mod registry;
 mod session;
 mod shutdown;

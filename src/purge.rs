@@ -19,7 +19,6 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -303,45 +302,6 @@ pub(crate) fn clean_quietly(inner: &Inner, entry: Entry) {
     }
 }
 
-/// Runs a clean-up on tokio's blocking pool when on a runtime, else here. If
-/// the runtime drops the job without running it (it is shutting down), the
-/// job runs in the drop instead: a clean-up is never lost.
-pub(crate) fn clean_in_background(inner: &Arc<Inner>, entry: Entry) {
-    struct Job {
-        inner: Arc<Inner>,
-        entry: Option<Entry>,
-    }
-    impl Drop for Job {
-        fn drop(&mut self) {
-            if let Some(entry) = self.entry.take() {
-                clean_quietly(&self.inner, entry);
-            }
-            if self.inner.background.fetch_sub(1, Ordering::AcqRel) == 1 {
-                self.inner.background_done.notify_waiters();
-            }
-        }
-    }
-    let needs_io = match &entry.res {
-        Res::Named(_) | Res::Anonymous(_) => true,
-        Res::Handle { temp, .. } => temp.is_some(),
-    };
-    inner.background.fetch_add(1, Ordering::AcqRel);
-    let job = Job {
-        inner: Arc::clone(inner),
-        entry: Some(entry),
-    };
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if needs_io => {
-            // spawn_blocking only panics when no thread can be started; the
-            // job then runs in its Drop during the unwind, so catch it here.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-                handle.spawn_blocking(move || drop(job));
-            }));
-        }
-        _ => drop(job),
-    }
-}
-
 /// Cleans one claimed entry on this thread without waiting on anything.
 fn clean_blocking(inner: &Inner, id: Option<u64>, entry: Entry, sync_data: bool) -> Outcome {
     match &entry.res {
@@ -574,28 +534,15 @@ fn workers_for(n: usize) -> usize {
     n.div_ceil(512).clamp(1, cores.min(4))
 }
 
-/// Waits until background clean-ups of dropped guards are done.
-async fn settle(inner: &Inner) {
-    loop {
-        let notified = inner.background_done.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if inner.background.load(Ordering::Acquire) == 0 {
-            return;
-        }
-        notified.await;
-    }
-}
-
 pub(crate) async fn purge_async(inner: &Arc<Inner>, options: PurgeOptions) -> PurgeReport {
     let start = Instant::now();
     let deadline = options.deadline.map(|d| tokio::time::Instant::now() + d);
     start_log(inner);
     match deadline {
         Some(at) => {
-            let _ = tokio::time::timeout_at(at, settle(inner)).await;
+            let _ = tokio::time::timeout_at(at, inner.reaper.settle()).await;
         }
-        None => settle(inner).await,
+        None => inner.reaper.settle().await,
     }
     let (named, handles) = split(inner.claim_all());
 

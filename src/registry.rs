@@ -22,7 +22,7 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -44,10 +44,8 @@ pub(crate) struct Inner {
     /// The process that created the registry. Process-wide clean-ups (purge
     /// from hooks, the final removal) do nothing in a forked child.
     owner_pid: u32,
-    /// Background clean-ups started by guards dropped on a runtime and not
-    /// yet finished; `purge_all` waits for them.
-    pub(crate) background: AtomicUsize,
-    pub(crate) background_done: tokio::sync::Notify,
+    /// Clean-ups of guards dropped on a runtime; `purge_all` waits for them.
+    pub(crate) reaper: Arc<crate::reaper::Reaper>,
     /// Set once the registry is in the exit hook's list.
     pub(crate) exit_hook: AtomicBool,
 }
@@ -603,8 +601,7 @@ impl RegistryBuilder {
                 next_id: AtomicU64::new(0),
                 closed: AtomicBool::new(false),
                 owner_pid: std::process::id(),
-                background: AtomicUsize::new(0),
-                background_done: tokio::sync::Notify::new(),
+                reaper: Arc::default(),
                 exit_hook: AtomicBool::new(false),
             }),
         })

@@ -223,7 +223,7 @@ impl Drop for TrackedFile {
         let entry = self.ticket.claim();
         drop(self.slot.take(SlotState::Closed));
         if let Some(entry) = entry {
-            crate::purge::clean_in_background(&self.ticket.inner, entry);
+            crate::reaper::Reaper::submit(&self.ticket.inner, entry);
         }
     }
 }

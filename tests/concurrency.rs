@@ -1,0 +1,332 @@
+//! Many tasks (or threads) create, write and drop guards while another purges
+//! over and over: every entry is cleaned exactly once, nothing is reported
+//! gone or failed, and at the end nothing is left on disk.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::{assert_empty_dir, assert_session_holds_only_lock, registry_in};
+use tempreg::{PurgeReport, ResourceRegistry, TempDir, TempFile, TempPath, TrackedFile};
+use tokio::io::AsyncWriteExt;
+
+const WORKERS: usize = 8;
+const ROUNDS: usize = 60;
+/// Guards each worker keeps alive at a time, so purges find live entries.
+const HELD: usize = 6;
+
+enum Held {
+    File(TempFile),
+    Path(TempPath),
+    Dir(TempDir),
+    Async(TrackedFile),
+}
+
+impl Held {
+    fn path(&self) -> PathBuf {
+        match self {
+            Held::File(g) => g.path().to_path_buf(),
+            Held::Path(g) => g.to_path_buf(),
+            Held::Dir(g) => g.path().to_path_buf(),
+            Held::Async(g) => g.path().to_path_buf(),
+        }
+    }
+}
+
+/// Sums of every report of a run; a purge may find nothing gone and fail on
+/// nothing, since each entry is claimed by exactly one cleaner.
+#[derive(Default)]
+struct Totals {
+    purges: usize,
+    removed: usize,
+    closed: usize,
+}
+
+impl Totals {
+    fn add(&mut self, report: &PurgeReport) {
+        assert!(report.is_clean(), "a concurrent purge failed: {report}");
+        assert_eq!(
+            report.already_gone(),
+            0,
+            "a purge found an entry someone else had cleaned: {report}"
+        );
+        self.purges += 1;
+        self.removed += report.removed();
+        self.closed += report.closed();
+    }
+}
+
+/// One round of sync creations; returns how many entries it made.
+fn create_sync(registry: &ResourceRegistry, held: &mut VecDeque<Held>, round: usize) -> usize {
+    let mut file = registry.temp_file().unwrap();
+    file.write_all(format!("round {round}").as_bytes()).unwrap();
+    held.push_back(Held::File(file));
+
+    let mut tp = registry.temp().prefix("path-").file().unwrap();
+    tp.write_all(b"path").unwrap();
+    held.push_back(Held::Path(tp.into_temp_path()));
+
+    let dir = registry.temp_dir().unwrap();
+    std::fs::write(dir.path().join("inside.txt"), b"inside").unwrap();
+    held.push_back(Held::Dir(dir));
+
+    // One more that lives for a moment only.
+    drop(registry.temp_file().unwrap());
+    4
+}
+
+fn trim(held: &mut VecDeque<Held>) {
+    while held.len() > HELD {
+        drop(held.pop_front());
+    }
+}
+
+#[test]
+fn tasks_creating_and_dropping_while_purges_run_clean_everything_once() {
+    let root = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let registry = registry_in(root.path());
+        let created = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        // Workers finish their rounds; once the purger has stopped they each
+        // make one fresh guard of every kind, wait for the final purge, and
+        // check that it took exactly those.
+        let rounds_done = Arc::new(tokio::sync::Barrier::new(WORKERS + 1));
+        let purger_stopped = Arc::new(tokio::sync::Barrier::new(WORKERS + 1));
+        let fresh_made = Arc::new(tokio::sync::Barrier::new(WORKERS + 1));
+        let final_purged = Arc::new(tokio::sync::Barrier::new(WORKERS + 1));
+
+        let purger = {
+            let registry = registry.clone();
+            let stop = Arc::clone(&stop);
+            tokio::spawn(async move {
+                let mut totals = Totals::default();
+                while !stop.load(Ordering::Acquire) {
+                    totals.add(&registry.purge_all().await);
+                    tokio::task::yield_now().await;
+                }
+                totals
+            })
+        };
+
+        let mut workers = Vec::new();
+        for _ in 0..WORKERS {
+            let registry = registry.clone();
+            let created = Arc::clone(&created);
+            let rounds_done = Arc::clone(&rounds_done);
+            let purger_stopped = Arc::clone(&purger_stopped);
+            let fresh_made = Arc::clone(&fresh_made);
+            let final_purged = Arc::clone(&final_purged);
+            workers.push(tokio::spawn(async move {
+                let mut held = VecDeque::new();
+                for round in 0..ROUNDS {
+                    let mut made = create_sync(&registry, &mut held, round);
+                    let mut file = registry.temp_file_async().await.unwrap();
+                    // A purge may take the handle mid-write: that is an error
+                    // for the writer, never a hang or a panic.
+                    let _ = file.write_all(b"async").await;
+                    held.push_back(Held::Async(file));
+                    made += 1;
+                    created.fetch_add(made, Ordering::Relaxed);
+                    trim(&mut held);
+                    tokio::task::yield_now().await;
+                }
+                rounds_done.wait().await;
+                purger_stopped.wait().await;
+                drop(held);
+                let mut fresh = VecDeque::new();
+                let made = create_sync(&registry, &mut fresh, ROUNDS);
+                fresh.push_back(Held::Async(registry.temp_file_async().await.unwrap()));
+                created.fetch_add(made + 1, Ordering::Relaxed);
+                fresh_made.wait().await;
+                final_purged.wait().await;
+                for guard in &fresh {
+                    let path = guard.path();
+                    assert!(
+                        !path.exists(),
+                        "{} survived the final purge",
+                        path.display()
+                    );
+                    if let Held::Async(file) = guard {
+                        assert!(file.is_purged());
+                    }
+                }
+                drop(fresh);
+            }));
+        }
+
+        rounds_done.wait().await;
+        stop.store(true, Ordering::Release);
+        let mut totals = purger.await.unwrap();
+        purger_stopped.wait().await;
+        fresh_made.wait().await;
+        // Each worker holds a temp file, a temp path, a temp dir and an async
+        // temp file: the final purge takes exactly those, each once.
+        let final_report = registry.purge_all().await;
+        totals.add(&final_report);
+        assert_eq!(final_report.removed(), WORKERS * 4, "{final_report}");
+        assert_eq!(final_report.closed(), WORKERS, "{final_report}");
+        assert_eq!(registry.len(), 0);
+        final_purged.wait().await;
+        for worker in workers {
+            worker.await.unwrap();
+        }
+
+        let last = registry.purge_all().await;
+        totals.add(&last);
+        assert_eq!((last.removed(), last.closed()), (0, 0), "{last}");
+        assert_eq!(registry.len(), 0);
+        assert_session_holds_only_lock(&registry);
+
+        let created = created.load(Ordering::Relaxed);
+        assert_eq!(created, WORKERS * (ROUNDS + 1) * 5);
+        // Whatever the purges did not remove, a guard's drop did.
+        assert!(
+            totals.removed <= created,
+            "{} removals reported for {created} entries",
+            totals.removed
+        );
+        assert!(totals.closed <= WORKERS * (ROUNDS + 1));
+        eprintln!(
+            "{created} entries; {} purges removed {} and closed {}; drops cleaned the rest",
+            totals.purges, totals.removed, totals.closed
+        );
+        drop(registry);
+    });
+    drop(rt);
+    assert_empty_dir(root.path());
+}
+
+#[test]
+fn threads_creating_and_dropping_while_blocking_purges_run_clean_everything_once() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = registry_in(root.path());
+    let created = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds_done = Arc::new(std::sync::Barrier::new(WORKERS + 1));
+    let purger_stopped = Arc::new(std::sync::Barrier::new(WORKERS + 1));
+    let fresh_made = Arc::new(std::sync::Barrier::new(WORKERS + 1));
+    let final_purged = Arc::new(std::sync::Barrier::new(WORKERS + 1));
+
+    let purger = {
+        let registry = registry.clone();
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut totals = Totals::default();
+            while !stop.load(Ordering::Acquire) {
+                totals.add(&registry.purge_all_blocking());
+                std::thread::yield_now();
+            }
+            totals
+        })
+    };
+
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            let registry = registry.clone();
+            let created = Arc::clone(&created);
+            let rounds_done = Arc::clone(&rounds_done);
+            let purger_stopped = Arc::clone(&purger_stopped);
+            let fresh_made = Arc::clone(&fresh_made);
+            let final_purged = Arc::clone(&final_purged);
+            std::thread::spawn(move || {
+                let mut held = VecDeque::new();
+                for round in 0..ROUNDS {
+                    let made = create_sync(&registry, &mut held, round);
+                    created.fetch_add(made, Ordering::Relaxed);
+                    trim(&mut held);
+                }
+                rounds_done.wait();
+                purger_stopped.wait();
+                drop(held);
+                let mut fresh = VecDeque::new();
+                let made = create_sync(&registry, &mut fresh, ROUNDS);
+                created.fetch_add(made, Ordering::Relaxed);
+                fresh_made.wait();
+                final_purged.wait();
+                for guard in &fresh {
+                    assert!(!guard.path().exists());
+                }
+            })
+        })
+        .collect();
+
+    rounds_done.wait();
+    stop.store(true, Ordering::Release);
+    let mut totals = purger.join().unwrap();
+    purger_stopped.wait();
+    fresh_made.wait();
+    let final_report = registry.purge_all_blocking();
+    totals.add(&final_report);
+    // A temp file, a temp path and a temp dir per worker.
+    assert_eq!(final_report.removed(), WORKERS * 3, "{final_report}");
+    assert_eq!(registry.len(), 0);
+    final_purged.wait();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+
+    let last = registry.purge_all_blocking();
+    totals.add(&last);
+    assert_eq!(last.removed(), 0, "{last}");
+    let created = created.load(Ordering::Relaxed);
+    assert_eq!(created, WORKERS * (ROUNDS + 1) * 4);
+    assert!(totals.removed <= created);
+    assert_eq!(totals.closed, 0);
+    assert_session_holds_only_lock(&registry);
+    drop(registry);
+    assert_empty_dir(root.path());
+}
+
+#[test]
+fn close_racing_with_creators_leaves_nothing_behind() {
+    // Registration re-checks `closed`, so once close() returned and a purge
+    // ran, no creator can leave an entry or a file behind.
+    let root = tempfile::tempdir().unwrap();
+    let registry = registry_in(root.path());
+    let go = Arc::new(std::sync::Barrier::new(WORKERS + 1));
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            let registry = registry.clone();
+            let go = Arc::clone(&go);
+            std::thread::spawn(move || {
+                go.wait();
+                let mut kept = Vec::new();
+                loop {
+                    match registry.temp_file() {
+                        Ok(file) => kept.push(file.into_temp_path()),
+                        Err(e) if tempreg::is_closed_error(&e) => break,
+                        Err(e) => panic!("unexpected error: {e}"),
+                    }
+                }
+                kept
+            })
+        })
+        .collect();
+    go.wait();
+    std::thread::yield_now();
+    assert!(registry.close());
+    let report = registry.purge_all_blocking();
+    assert!(report.is_clean(), "{report}");
+    let kept: Vec<TempPath> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert_eq!(registry.len(), 0, "nothing registered after close survives");
+    for path in &kept {
+        assert!(!path.exists(), "{} survived", path.display());
+    }
+    assert_session_holds_only_lock(&registry);
+    drop(kept);
+    drop(registry);
+    assert_empty_dir(root.path());
+}

@@ -1,0 +1,488 @@
+//! `purge_all` and friends: what a purge cleans, what it reports, that it
+//! cleans each entry once, how `close()` refuses new entries, and that a
+//! deadline bounds a purge stuck on a handle.
+
+mod common;
+
+use std::ffi::OsString;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::time::Duration;
+
+use common::{assert_empty_dir, assert_names_path, assert_session_holds_only_lock, registry_in};
+use tempreg::{is_closed_error, EntryKind, PurgeFailureKind, PurgeOptions};
+use tokio::io::AsyncWriteExt;
+use tokio_test::assert_pending;
+
+#[test]
+fn purge_removes_temp_paths_and_closes_handles() {
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let caller_path = outside.path().join("caller.log");
+    common::block_on(async {
+        let registry = registry_in(root.path());
+        let mut file_a = registry.temp_file().unwrap();
+        file_a.write_all(b"still readable after purge").unwrap();
+        let file_b = registry.temp_file().unwrap();
+        let path_only = registry.temp_file().unwrap().into_temp_path();
+        let dir = registry.temp_dir().unwrap();
+        std::fs::create_dir_all(dir.path().join("x/y")).unwrap();
+        std::fs::write(dir.path().join("x/y/z.txt"), b"z").unwrap();
+        let mut async_file = registry.temp_file_async().await.unwrap();
+        async_file.write_all(b"async").await.unwrap();
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        let mut caller = registry.open(&caller_path, &options).await.unwrap();
+        caller.write_all(b"kept data").await.unwrap();
+        assert_eq!(registry.len(), 6);
+
+        let report = registry.purge_all().await;
+
+        // Two temp files, a temp path, a temp dir and the async temp file.
+        assert_eq!(report.removed(), 5, "{report}");
+        // The async temp file and the caller's file.
+        assert_eq!(report.closed(), 2, "{report}");
+        assert_eq!(report.already_gone(), 0, "{report}");
+        assert!(report.is_clean(), "{report}");
+        let shown = report.to_string();
+        assert!(shown.contains("removed 5"), "{shown}");
+        assert!(shown.contains("closed 2"), "{shown}");
+        assert!(shown.contains("clean"), "{shown}");
+
+        for path in [
+            file_a.path(),
+            file_b.path(),
+            &*path_only,
+            dir.path(),
+            async_file.path(),
+        ] {
+            assert!(!path.exists(), "{} should be purged", path.display());
+        }
+        assert_eq!(registry.len(), 0);
+        assert_session_holds_only_lock(&registry);
+        assert!(caller.is_purged() && async_file.is_purged());
+        assert_eq!(std::fs::read(&caller_path).unwrap(), b"kept data");
+
+        // A purged TempFile's fd stays open: its data is still readable.
+        file_a.seek(SeekFrom::Start(0)).unwrap();
+        let mut back = String::new();
+        file_a.read_to_string(&mut back).unwrap();
+        assert_eq!(back, "still readable after purge");
+
+        drop((file_a, file_b, path_only, dir, async_file, caller));
+        drop(registry);
+    });
+    assert_eq!(std::fs::read(&caller_path).unwrap(), b"kept data");
+    assert_empty_dir(root.path());
+}
+
+#[tokio::test]
+async fn purge_is_idempotent_and_the_registry_stays_usable() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = registry_in(root.path());
+    let file = registry.temp_file().unwrap();
+    let dir = registry.temp_dir().unwrap();
+
+    let first = registry.purge_all().await;
+    assert_eq!(first.removed(), 2, "{first}");
+    let second = registry.purge_all().await;
+    assert_eq!(
+        (second.removed(), second.closed(), second.already_gone()),
+        (0, 0, 0),
+        "{second}"
+    );
+    assert!(second.is_clean());
+    let blocking = registry.purge_all_blocking();
+    assert_eq!(blocking.removed(), 0, "{blocking}");
+
+    let again = registry.temp_file().unwrap();
+    assert!(again.path().exists());
+    assert_eq!(registry.len(), 1);
+    let third = registry.purge_all().await;
+    assert_eq!(third.removed(), 1, "{third}");
+    assert!(!again.path().exists());
+
+    drop((file, dir, again));
+    drop(registry);
+    assert_empty_dir(root.path());
+}
+
+#[tokio::test]
+async fn guards_dropped_after_a_purge_touch_nothing_and_report_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = registry_in(root.path());
+    let file = registry.temp_file().unwrap();
+    let path_only = registry.temp_file().unwrap().into_temp_path();
+    let dir = registry.temp_dir().unwrap();
+    let closing = registry.temp_file().unwrap();
+
+    let report = registry.purge_all().await;
+    assert_eq!(report.removed(), 4, "{report}");
+
+    // Someone else now uses the same names; the stale guards must not care.
+    let names = [
+        file.path().to_path_buf(),
+        path_only.to_path_buf(),
+        dir.path().to_path_buf(),
+        closing.path().to_path_buf(),
+    ];
+    for path in &names {
+        std::fs::write(path, b"someone else's").unwrap();
+    }
+    drop(file);
+    drop(path_only);
+    drop(dir);
+    closing.close().unwrap();
+    for path in &names {
+        assert_eq!(std::fs::read(path).unwrap(), b"someone else's");
+    }
+
+    let after = registry.purge_all().await;
+    assert_eq!(
+        (after.removed(), after.closed(), after.already_gone()),
+        (0, 0, 0),
+        "{after}"
+    );
+    assert!(after.is_clean(), "{after}");
+    for path in &names {
+        std::fs::remove_file(path).unwrap();
+    }
+    assert_session_holds_only_lock(&registry);
+    drop(registry);
+    assert_empty_dir(root.path());
+}
+
+#[tokio::test]
+async fn a_purged_temp_path_cannot_be_kept_or_persisted() {
+    let root = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let registry = registry_in(root.path());
+    let tp = registry.temp_file().unwrap().into_temp_path();
+    let file = registry.temp_file().unwrap();
+    assert_eq!(registry.purge_all().await.removed(), 2);
+
+    let tp_path = tp.to_path_buf();
+    let err = tp.keep().unwrap_err();
+    assert_names_path(&err, &tp_path);
+    let dest = out.path().join("dest");
+    let err = file.persist(&dest).unwrap_err();
+    assert_names_path(&err.error, err.file.path());
+    assert!(!dest.exists());
+    drop(err);
+    drop(registry);
+    assert_empty_dir(root.path());
+    assert_empty_dir(out.path());
+}
+
+#[tokio::test]
+async fn close_refuses_new_entries_and_creates_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let registry = registry_in(root.path());
+    let live = registry.temp_file().unwrap();
+    let live_dir = registry.temp_dir().unwrap();
+
+    assert!(!registry.is_closed());
+    assert!(registry.close());
+    assert!(!registry.close(), "a second close changes nothing");
+    assert!(registry.is_closed());
+    assert!(registry.clone().is_closed(), "clones share the state");
+
+    let refused = [
+        registry.temp_file().map(drop),
+        registry.temp().prefix("p").file().map(drop),
+        registry.temp_dir().map(drop),
+        registry.temp_file_async().await.map(drop),
+    ];
+    for result in refused {
+        let err = result.expect_err("a closed registry refuses new entries");
+        assert!(is_closed_error(&err), "{err}");
+        assert_names_path(&err, registry.session_dir());
+    }
+    let caller_path = outside.path().join("never-created.log");
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true);
+    let err = registry.open(&caller_path, &options).await.unwrap_err();
+    assert!(is_closed_error(&err), "{err}");
+    assert!(
+        !caller_path.exists(),
+        "open on a closed registry creates nothing"
+    );
+
+    // Nothing new on disk: only the lock file and the two live entries.
+    let mut expected = vec![
+        OsString::from(tempreg::LOCK_NAME),
+        live.path().file_name().unwrap().to_owned(),
+        live_dir.path().file_name().unwrap().to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(common::names_in(registry.session_dir()), expected);
+    assert_eq!(
+        registry.len(),
+        2,
+        "live entries stay until dropped or purged"
+    );
+    assert!(live.path().exists() && live_dir.path().exists());
+
+    let report = registry.purge_all().await;
+    assert_eq!(report.removed(), 2, "{report}");
+    assert_eq!(registry.len(), 0);
+    assert_session_holds_only_lock(&registry);
+
+    assert!(!is_closed_error(&std::io::Error::other("unrelated")));
+    drop((live, live_dir));
+    drop(registry);
+    assert_empty_dir(root.path());
+    assert_empty_dir(outside.path());
+}
+
+#[test]
+fn purge_all_blocking_works_without_a_runtime() {
+    assert!(tokio::runtime::Handle::try_current().is_err());
+    let root = tempfile::tempdir().unwrap();
+    let registry = registry_in(root.path());
+    let mut file = registry.temp_file().unwrap();
+    file.write_all(b"x").unwrap();
+    let tp = registry.temp_file().unwrap().into_temp_path();
+    let dir = registry.temp_dir().unwrap();
+    std::fs::write(dir.path().join("inside"), b"y").unwrap();
+
+    let report = registry.purge_all_blocking();
+    assert_eq!(report.removed(), 3, "{report}");
+    assert!(report.is_clean(), "{report}");
+    assert!(!file.path().exists() && !tp.exists() && !dir.path().exists());
+    assert_session_holds_only_lock(&registry);
+
+    let report =
+        registry.purge_all_blocking_with(PurgeOptions::new().deadline(Duration::from_secs(60)));
+    assert_eq!(report.removed(), 0, "{report}");
+    drop((file, tp, dir));
+    drop(registry);
+    assert_empty_dir(root.path());
+}
+
+#[test]
+fn purge_and_remove_session_leaves_nothing_and_refuses_new_entries() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = registry_in(root.path());
+    let file = registry.temp_file().unwrap();
+    let dir = registry.temp_dir().unwrap();
+    std::fs::write(registry.session_dir().join("stray"), b"stray").unwrap();
+
+    let report = registry.purge_and_remove_session();
+    assert_eq!(report.removed(), 2, "{report}");
+    assert!(report.is_clean(), "{report}");
+    assert!(!registry.session_dir().exists());
+    assert_empty_dir(root.path());
+    assert!(is_closed_error(&registry.temp_file().unwrap_err()));
+
+    drop((file, dir));
+    drop(registry);
+    assert_empty_dir(root.path());
+}
+
+/// A FIFO that nobody reads: a 1 MiB write to it blocks in tokio's blocking
+/// pool, so a purge's flush of that handle cannot finish.
+#[test]
+fn deadline_bounds_a_purge_stuck_flushing_a_handle() {
+    const LEN: usize = 1 << 20;
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let fifo = outside.path().join("stuck.fifo");
+    common::mkfifo(&fifo);
+
+    common::block_on_paused(async {
+        let _drain = common::DrainFifoOnPanic(fifo.clone());
+        let registry = registry_in(root.path());
+        let mut options = tokio::fs::OpenOptions::new();
+        options.read(true).write(true);
+        let mut handle = registry.open(&fifo, &options).await.unwrap();
+        let payload = common::pattern(LEN);
+        // Accepted into tokio's buffer; the write itself blocks on the full pipe.
+        handle.write_all(&payload).await.unwrap();
+
+        let mut purge = tokio_test::task::spawn(
+            registry.purge_all_with(PurgeOptions::new().deadline(Duration::from_secs(1))),
+        );
+        assert_pending!(purge.poll());
+        // Auto-advance is off while a blocking task runs: move the clock by hand.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let mut report = None;
+        for _ in 0..100 {
+            if let std::task::Poll::Ready(r) = purge.poll() {
+                report = Some(r);
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        let report = report.expect("the purge returns at its deadline");
+        drop(purge);
+
+        assert_eq!(report.failures().len(), 1, "{report}");
+        let failure = &report.failures()[0];
+        assert_eq!(failure.kind(), PurgeFailureKind::TimedOut, "{report}");
+        assert_eq!(failure.path(), fifo);
+        assert_eq!(failure.entry_kind(), Some(EntryKind::OpenFile));
+        assert_names_path(&report, &fifo);
+        assert!(handle.is_purged());
+        assert_eq!(
+            registry.len(),
+            0,
+            "the handle's flush goes on in the background"
+        );
+
+        // Drain the FIFO: the flush left running must deliver every byte,
+        // then close the handle, which ends the reader's stream.
+        let read_back = common::fifo_contents(common::read_fifo_to_end(&fifo)).await;
+        assert_eq!(read_back.len(), LEN);
+        assert!(read_back == payload, "the FIFO delivered other bytes");
+
+        assert!(fifo.exists(), "a caller's file is never deleted");
+        drop(handle);
+        drop(registry);
+    });
+    assert_empty_dir(root.path());
+}
+
+#[test]
+fn paths_removed_by_someone_else_are_counted_as_already_gone() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = registry_in(root.path());
+    let file = registry.temp_file().unwrap();
+    let tp = registry.temp_file().unwrap().into_temp_path();
+    let dir = registry.temp_dir().unwrap();
+    std::fs::remove_file(file.path()).unwrap();
+    std::fs::remove_file(&tp).unwrap();
+    std::fs::remove_dir(dir.path()).unwrap();
+
+    let report = registry.purge_all_blocking();
+    assert_eq!(report.already_gone(), 3, "{report}");
+    assert_eq!(report.removed(), 0, "{report}");
+    assert!(report.is_clean(), "{report}");
+    assert!(report.to_string().contains("3 already gone"), "{report}");
+    assert_eq!(registry.len(), 0);
+    drop((file, tp, dir));
+    drop(registry);
+    assert_empty_dir(root.path());
+}
+
+#[test]
+fn entries_a_deadline_cut_off_stay_tracked_for_the_next_purge() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = registry_in(root.path());
+    let files: Vec<_> = (0..10).map(|_| registry.temp_file().unwrap()).collect();
+    let dir = registry.temp_dir().unwrap();
+
+    let report = registry.purge_all_blocking_with(PurgeOptions::new().deadline(Duration::ZERO));
+    assert_eq!(report.removed(), 0, "{report}");
+    assert_eq!(report.failures().len(), 11, "{report}");
+    assert!(report
+        .failures()
+        .iter()
+        .all(|f| f.kind() == PurgeFailureKind::TimedOut));
+    assert_names_path(&report, dir.path());
+    assert_eq!(registry.len(), 11, "cut-off entries go back into the table");
+    assert!(files.iter().all(|f| f.path().exists()) && dir.path().exists());
+
+    let report = registry.purge_all_blocking();
+    assert_eq!(report.removed(), 11, "{report}");
+    assert!(files.iter().all(|f| !f.path().exists()) && !dir.path().exists());
+    drop((files, dir));
+    drop(registry);
+    assert_empty_dir(root.path());
+}
+
+#[test]
+fn an_io_failure_is_reported_with_the_path_and_the_os_error() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = registry_in(root.path());
+    let dir = registry.temp_dir().unwrap();
+    let stuck = dir.path().join("stuck.txt");
+    std::fs::write(&stuck, b"immutable").unwrap();
+    let other = registry.temp_file().unwrap();
+    let lock = match common::Immutable::set(&stuck) {
+        Ok(lock) => lock,
+        Err(why) => {
+            println!("skipped: {why}");
+            return;
+        }
+    };
+
+    let report = registry.purge_all_blocking();
+    drop(lock);
+    assert_eq!(
+        report.removed(),
+        1,
+        "the other entry is still cleaned: {report}"
+    );
+    assert!(!other.path().exists());
+    assert_eq!(report.failures().len(), 1, "{report}");
+    let failure = &report.failures()[0];
+    assert_eq!(failure.kind(), PurgeFailureKind::Io, "{report}");
+    assert_eq!(failure.path(), dir.path());
+    assert_eq!(failure.entry_kind(), Some(EntryKind::TempDir));
+    let err = failure.io_error().expect("an Io failure carries its error");
+    assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied, "{err}");
+    assert_names_path(&report, dir.path());
+    assert!(stuck.exists(), "what could not be removed is still there");
+
+    drop((dir, other));
+    drop(registry);
+    assert_empty_dir(root.path());
+}
+
+/// The blocking purge never waits on a write in flight: it reports the
+/// handle busy and leaves it tracked for a later purge.
+#[test]
+fn blocking_purge_reports_a_handle_mid_write_as_busy_and_keeps_it() {
+    const LEN: usize = 1 << 20;
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let fifo = outside.path().join("busy.fifo");
+    common::mkfifo(&fifo);
+    common::block_on(async {
+        let _drain = common::DrainFifoOnPanic(fifo.clone());
+        let registry = registry_in(root.path());
+        let scratch = registry.temp_file().unwrap();
+        let mut options = tokio::fs::OpenOptions::new();
+        options.read(true).write(true);
+        let mut handle = registry.open(&fifo, &options).await.unwrap();
+        let payload = common::pattern(LEN);
+        handle.write_all(&payload).await.unwrap();
+
+        let report = registry.purge_all_blocking();
+        assert_eq!(report.removed(), 1, "{report}");
+        assert_eq!(report.failures().len(), 1, "{report}");
+        let failure = &report.failures()[0];
+        assert_eq!(failure.kind(), PurgeFailureKind::Busy, "{report}");
+        assert_eq!(failure.path(), fifo);
+        assert!(!scratch.path().exists());
+        assert!(!handle.is_purged());
+        assert_eq!(registry.len(), 1, "the busy handle stays tracked");
+
+        // Once the pipe drains, an async purge flushes and closes it.
+        let reader = common::read_fifo_to_end(&fifo);
+        let report = registry.purge_all().await;
+        assert_eq!(report.closed(), 1, "{report}");
+        assert!(report.is_clean(), "{report}");
+        let read_back = common::fifo_contents(reader).await;
+        assert!(read_back == payload, "the FIFO delivered other bytes");
+        drop((scratch, handle));
+        drop(registry);
+    });
+    assert_empty_dir(root.path());
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadline_not_reached_reports_nothing_timed_out() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = registry_in(root.path());
+    let files: Vec<_> = (0..50).map(|_| registry.temp_file().unwrap()).collect();
+    let report = registry
+        .purge_all_with(PurgeOptions::new().deadline(Duration::from_secs(3600)))
+        .await;
+    assert_eq!(report.removed(), 50, "{report}");
+    assert!(report.is_clean(), "{report}");
+    drop(files);
+    drop(registry);
+    assert_empty_dir(root.path());
+}
