@@ -121,6 +121,7 @@ mod path;
 mod purge;
 mod reaper;
 mod registry;
+mod reserve;
 mod session;
 mod shutdown;
 mod sweep;

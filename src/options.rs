@@ -44,6 +44,11 @@ impl Default for NameSpec {
 }
 
 impl NameSpec {
+    /// True for the default naming, which reserve files use.
+    pub(crate) fn is_default(&self) -> bool {
+        self.prefix == "tmp" && self.suffix.is_empty() && self.rand_bytes == 6
+    }
+
     fn check(&self) -> io::Result<()> {
         check_name_part("prefix", &self.prefix)?;
         check_name_part("suffix", &self.suffix)?;

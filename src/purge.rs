@@ -544,6 +544,17 @@ pub(crate) async fn purge_async(inner: &Arc<Inner>, options: PurgeOptions) -> Pu
         }
         None => inner.reaper.settle().await,
     }
+    // Files made ahead of demand go too: a purge leaves only live entries' files.
+    let spare = match deadline {
+        Some(at) => tokio::time::timeout_at(at, inner.reserve.drain())
+            .await
+            .unwrap_or_default(),
+        None => inner.reserve.drain().await,
+    };
+    if !spare.is_empty() {
+        let cleaner = Arc::clone(inner);
+        let _ = tokio::task::spawn_blocking(move || crate::reserve::discard(&cleaner, spare)).await;
+    }
     let (named, handles) = split(inner.claim_all());
 
     let mut handle_tasks = Vec::with_capacity(handles.len());
@@ -658,6 +669,7 @@ pub(crate) fn purge_blocking(inner: &Arc<Inner>, options: PurgeOptions) -> Purge
     let deadline = options.deadline.map(|d| start + d);
     start_log(inner);
     let mut report = PurgeReport::default();
+    crate::reserve::discard(inner, inner.reserve.drain_now());
     let (named, handles) = split(inner.claim_all());
     for (id, entry) in handles {
         if deadline.is_some_and(|d| Instant::now() >= d) {

@@ -46,6 +46,8 @@ pub(crate) struct Inner {
     owner_pid: u32,
     /// Clean-ups of guards dropped on a runtime; `purge_all` waits for them.
     pub(crate) reaper: Arc<crate::reaper::Reaper>,
+    /// Async temp files made ahead of demand.
+    pub(crate) reserve: Arc<crate::reserve::Reserve>,
     /// Set once the registry is in the exit hook's list.
     pub(crate) exit_hook: AtomicBool,
 }
@@ -543,6 +545,7 @@ pub struct RegistryBuilder {
     root: Option<PathBuf>,
     prefix: String,
     sweep_on_start: bool,
+    async_reserve: usize,
 }
 
 impl Default for RegistryBuilder {
@@ -551,6 +554,7 @@ impl Default for RegistryBuilder {
             root: None,
             prefix: DEFAULT_PREFIX.to_string(),
             sweep_on_start: false,
+            async_reserve: crate::reserve::DEFAULT_SIZE,
         }
     }
 }
@@ -578,6 +582,17 @@ impl RegistryBuilder {
         self
     }
 
+    /// How many async temp files to keep made ahead of demand (default 32;
+    /// 0 turns it off). After its first 16 async temp files, a registry keeps
+    /// up to this many ready in its session directory, so that
+    /// `temp_file_async` (with default naming) does not wait for a round trip
+    /// to tokio's blocking pool. They are empty 0600 files, each holding an
+    /// fd; a purge removes them, and so does the end of the registry.
+    pub fn async_reserve(mut self, files: usize) -> Self {
+        self.async_reserve = files;
+        self
+    }
+
     /// Creates the session directory and locks it.
     ///
     /// # Errors
@@ -602,6 +617,7 @@ impl RegistryBuilder {
                 closed: AtomicBool::new(false),
                 owner_pid: std::process::id(),
                 reaper: Arc::default(),
+                reserve: Arc::new(crate::reserve::Reserve::new(self.async_reserve)),
                 exit_hook: AtomicBool::new(false),
             }),
         })

@@ -54,6 +54,13 @@ impl TrackedFile {
     }
 
     pub(crate) async fn create_temp(inner: &Arc<Inner>, name: NameSpec) -> io::Result<TrackedFile> {
+        if name.is_default() {
+            inner.check_open()?;
+            if let Some(ready) = crate::reserve::Reserve::take(inner) {
+                let file = tokio::fs::File::from_std(ready.file);
+                return TrackedFile::track(inner, file, ready.path, Some(ready.named));
+            }
+        }
         let creator = Arc::clone(inner);
         let (file, path, named) =
             tokio::task::spawn_blocking(move || name.create_raw_file(&creator))
