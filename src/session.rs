@@ -26,7 +26,6 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags, RenameFlags};
@@ -55,7 +54,10 @@ pub(crate) struct Session {
     id: FileId,
     /// Held for the session's whole life; dropping it releases the flock.
     lock: OwnedFd,
-    removed: AtomicBool,
+    /// Set once the directory is removed (or given up). Held while removing,
+    /// so a second caller (a forced exit racing an orderly one) waits for
+    /// the removal in progress instead of returning before it is done.
+    removed: Mutex<bool>,
     /// The process that made the session: a child forked without exec must
     /// never remove its parent's directory.
     owner_pid: u32,
@@ -177,7 +179,7 @@ impl Session {
             dir,
             id,
             lock,
-            removed: AtomicBool::new(false),
+            removed: Mutex::new(false),
             owner_pid: pid,
             kept: Mutex::new(HashSet::new()),
         })
@@ -261,7 +263,7 @@ impl Session {
     /// Gives the directory up: it will not be removed, and its lock file is
     /// unlinked now so that no sweep removes it either.
     pub(crate) fn abandon(&self) -> io::Result<()> {
-        self.removed.store(true, Ordering::SeqCst);
+        *self.removed.lock().unwrap_or_else(|p| p.into_inner()) = true;
         match rustix::fs::unlinkat(&self.dir, LOCK_NAME, AtFlags::empty()) {
             Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
             Err(e) => Err(with_path(e, "remove lock file", &self.path.join(LOCK_NAME))),
@@ -269,15 +271,23 @@ impl Session {
     }
 
     /// Removes the session directory and everything in it, but what was
-    /// marked kept. Runs at most once; later calls return `Ok(())`.
+    /// marked kept. Runs at most once; a later call waits for a removal in
+    /// progress on another thread (a forced exit racing an orderly one), then
+    /// returns `Ok(())`. Nothing in it panics, so the wait cannot be on the
+    /// caller's own thread.
     ///
     /// Used when the registry and all its guards are gone, and by the panic
     /// and exit hooks when the process is ending. The lock is still held
     /// throughout, so no sweeper acts on the directory meanwhile.
     pub(crate) fn remove(&self) -> io::Result<()> {
-        if std::process::id() != self.owner_pid || self.removed.swap(true, Ordering::AcqRel) {
+        if std::process::id() != self.owner_pid {
             return Ok(());
         }
+        let mut removed = self.removed.lock().unwrap_or_else(|p| p.into_inner());
+        if *removed {
+            return Ok(());
+        }
+        *removed = true;
         let kept = self
             .kept
             .lock()

@@ -249,7 +249,8 @@ impl ShutdownBuilder {
     }
 
     /// Of the grace period, how much is kept for cleanup steps when any are
-    /// registered (default 5 s): tasks get the rest.
+    /// registered (default 5 s): tasks get the rest, and never less than
+    /// half the grace period.
     pub fn cleanup_reserve(mut self, reserve: Duration) -> Self {
         self.config.cleanup_reserve = reserve;
         self
@@ -509,7 +510,8 @@ impl Shutdown {
         let task_deadline = if steps.is_empty() {
             deadline
         } else {
-            let reserve = shared.config.cleanup_reserve.min(shared.config.grace);
+            // Tasks always get at least half the grace period.
+            let reserve = shared.config.cleanup_reserve.min(shared.config.grace / 2);
             deadline.checked_sub(reserve).unwrap_or(began).max(began)
         };
         tracing::info!(

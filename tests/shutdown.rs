@@ -1,0 +1,650 @@
+//! `Shutdown`: signals turned into an orderly stop, in a child process
+//! (`examples/shutdown_service.rs`), and the coordinator itself in process
+//! under paused tokio time, where every duration in the report is exact.
+
+mod support;
+
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::{
+    assert_root_empty, assert_session_holds, example_command, Dirs, Running, EXIT_TIMEOUT, SIGINT,
+    SIGTERM,
+};
+use tempreg::{ResourceRegistry, Shutdown, ShutdownReason, StepOutcome, TaskOutcome};
+
+// ---------------------------------------------------------------------------
+// Child processes: examples/shutdown_service.rs
+// ---------------------------------------------------------------------------
+
+fn service(mode: &str, dirs: &Dirs) -> Running {
+    Running::start_ready(
+        example_command("shutdown_service", &[mode], dirs.root(), dirs.cwd()),
+        &format!("shutdown_service {mode}"),
+    )
+}
+
+/// Signals a `normal` service and checks it died by that signal, cleanly,
+/// leaving nothing behind.
+fn normal_service_stops_on(signal: &str, number: i32) {
+    let dirs = Dirs::new();
+    let mut child = service("normal", &dirs);
+    // Per worker a temp file and an async temp file (default `tmp` names),
+    // and the spool dir.
+    assert_session_holds(dirs.root(), &[("partial-", 3), ("tmp", 3), ("spool-", 1)]);
+
+    child.signal(signal);
+    child.expect_killed_by(number, EXIT_TIMEOUT);
+
+    let stderr = child.stderr_text();
+    assert!(
+        stderr.contains(&format!("shutdown (SIG{signal}) clean")),
+        "the report should say a clean shutdown by SIG{signal}\n{}",
+        child.describe()
+    );
+    for id in 0..3 {
+        assert!(
+            stderr.contains(&format!("task \"worker-{id}\": finished")),
+            "worker-{id} should have finished on its own\n{}",
+            child.describe()
+        );
+    }
+    assert_root_empty(dirs.root(), &child.describe());
+}
+
+#[test]
+fn sigterm_stops_the_workers_purges_and_dies_by_sigterm() {
+    normal_service_stops_on("TERM", SIGTERM);
+}
+
+#[test]
+fn sigint_stops_the_workers_purges_and_dies_by_sigint() {
+    normal_service_stops_on("INT", SIGINT);
+}
+
+#[test]
+fn a_task_ignoring_the_token_is_aborted_at_the_grace_period() {
+    // The example's grace period is 1 s, of which 300 ms are kept for the
+    // cleanup steps: the stubborn task is aborted 700 ms after the signal.
+    let dirs = Dirs::new();
+    let mut child = service("stubborn", &dirs);
+    let sent = Instant::now();
+    child.signal("TERM");
+    child.expect_killed_by(SIGTERM, Duration::from_secs(3));
+    let took = sent.elapsed();
+
+    assert!(
+        took >= Duration::from_millis(700),
+        "the stubborn task should have been given 700 ms, but the process ended after {took:?}"
+    );
+    assert!(
+        child
+            .stderr_text()
+            .contains("task \"stubborn\": aborted at the grace period"),
+        "the report should name the aborted task\n{}",
+        child.describe()
+    );
+    assert!(
+        child.stderr_text().contains("NOT clean"),
+        "{}",
+        child.describe()
+    );
+    assert_root_empty(dirs.root(), &child.describe());
+}
+
+#[test]
+fn cleanup_steps_run_in_reverse_order_despite_an_error_and_a_panic() {
+    let dirs = Dirs::new();
+    let mut child = service("steps", &dirs);
+    child.signal("TERM");
+    child.expect_killed_by(SIGTERM, EXIT_TIMEOUT);
+
+    let steps: Vec<String> = child
+        .stdout_lines()
+        .into_iter()
+        .filter(|l| l.starts_with("step "))
+        .collect();
+    assert_eq!(
+        steps,
+        ["step C", "step B", "step A"],
+        "{}",
+        child.describe()
+    );
+
+    let stderr = child.stderr_text();
+    for expected in [
+        "step \"C\": panicked: C panicked on purpose",
+        "step \"B\": failed: B could not flush its queue",
+        "step \"A\": ok",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "the report should say {expected:?}\n{}",
+            child.describe()
+        );
+    }
+    // The purge was registered first, so it ran last, after the failures.
+    let purge = stderr
+        .lines()
+        .find(|l| l.contains("step \"purge "))
+        .unwrap_or_else(|| panic!("no purge step in the report\n{}", child.describe()));
+    assert!(purge.contains(": ok in"), "purge step: {purge}");
+    assert!(
+        stderr.find("step \"A\"") < stderr.find("step \"purge "),
+        "{}",
+        child.describe()
+    );
+    assert_root_empty(dirs.root(), &child.describe());
+}
+
+/// A cleanup step hangs; a second signal forces the end at once, by that
+/// signal, with everything purged.
+fn second_signal_forces_the_end(first: &str, second: &str, second_number: i32) {
+    let dirs = Dirs::new();
+    let mut child = service("hang", &dirs);
+    child.signal(first);
+    child.wait_for_line("step hang started", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        child.is_running(),
+        "the hanging step should hold the process\n{}",
+        child.describe()
+    );
+
+    let sent = Instant::now();
+    child.signal(second);
+    child.expect_killed_by(second_number, Duration::from_secs(1));
+    assert!(sent.elapsed() <= Duration::from_secs(1));
+    assert_root_empty(dirs.root(), &child.describe());
+}
+
+#[test]
+fn a_second_sigint_ends_a_hung_shutdown_within_a_second() {
+    second_signal_forces_the_end("INT", "INT", SIGINT);
+}
+
+#[test]
+fn the_second_signal_is_the_one_the_process_dies_by() {
+    second_signal_forces_the_end("TERM", "INT", SIGINT);
+}
+
+/// A shutdown begun by the program itself ends with a plain exit status.
+fn self_stopping_service_exits_with(mode: &str, code: i32) {
+    let dirs = Dirs::new();
+    let mut child = service(mode, &dirs);
+    let status = child.wait_exit(EXIT_TIMEOUT);
+    assert_eq!(status.code(), Some(code), "{}", child.describe());
+    assert!(
+        child.stderr_text().contains("shutdown (requested)"),
+        "{}",
+        child.describe()
+    );
+    assert_root_empty(dirs.root(), &child.describe());
+}
+
+#[test]
+fn a_clean_requested_shutdown_exits_0() {
+    self_stopping_service_exits_with("finish", 0);
+}
+
+#[test]
+fn an_unclean_requested_shutdown_exits_1() {
+    self_stopping_service_exits_with("finish-unclean", 1);
+}
+
+#[test]
+fn a_second_signal_while_exit_removes_the_session_still_leaves_nothing() {
+    // 20,000 untracked files make exit()'s removal of the session directory
+    // last long enough for the second signal to land in it.
+    let dirs = Dirs::new();
+    let mut child = service("crowded", &dirs);
+    child.signal("INT");
+    child.wait_for_line("exiting", EXIT_TIMEOUT);
+    child.signal("INT");
+    child.expect_killed_by(SIGINT, EXIT_TIMEOUT);
+    assert_root_empty(dirs.root(), &"(killed during the removal)");
+}
+
+// ---------------------------------------------------------------------------
+// In process, paused time, no signals.
+// ---------------------------------------------------------------------------
+
+type Order = Arc<Mutex<Vec<&'static str>>>;
+
+fn record(order: &Order, what: &'static str) {
+    order.lock().unwrap().push(what);
+}
+
+fn recorded(order: &Order) -> Vec<&'static str> {
+    order.lock().unwrap().clone()
+}
+
+fn registry_in(root: &std::path::Path) -> ResourceRegistry {
+    ResourceRegistry::builder()
+        .root(root)
+        .build()
+        .expect("registry")
+}
+
+#[test]
+fn listen_for_signals_outside_a_runtime_is_an_error_and_can_be_retried() {
+    let shutdown = Shutdown::new();
+    let err = shutdown.listen_for_signals().unwrap_err();
+    assert!(err.to_string().contains("tokio runtime"), "{err}");
+    // The failed call did not count as listening: a second one still checks.
+    assert!(shutdown.listen_for_signals().is_err());
+}
+
+fn outcomes(report: &tempreg::ShutdownReport) -> Vec<(String, TaskOutcome)> {
+    report
+        .tasks()
+        .iter()
+        .map(|t| (t.name().to_string(), t.outcome().clone()))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn tasks_that_stop_on_the_token_are_reported_finished() {
+    let shutdown = Shutdown::builder()
+        .grace_period(Duration::from_secs(10))
+        .build();
+    for (name, work) in [("fast", 0), ("drains a queue", 250)] {
+        let token = shutdown.token();
+        shutdown.spawn(name, async move {
+            token.cancelled().await;
+            tokio::time::sleep(Duration::from_millis(work)).await;
+        });
+    }
+    let started = tokio::time::Instant::now();
+    let report = shutdown.shutdown().await;
+
+    assert_eq!(
+        outcomes(&report),
+        [
+            ("fast".to_string(), TaskOutcome::Finished),
+            ("drains a queue".to_string(), TaskOutcome::Finished)
+        ]
+    );
+    assert_eq!(report.tasks()[0].elapsed(), Duration::ZERO);
+    assert_eq!(report.tasks()[1].elapsed(), Duration::from_millis(250));
+    assert_eq!(report.elapsed(), Duration::from_millis(250));
+    assert_eq!(started.elapsed(), Duration::from_millis(250));
+    assert_eq!(report.reason(), ShutdownReason::Requested);
+    assert!(report.is_clean());
+    assert_eq!(report.exit_code(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_ignoring_the_token_is_aborted_at_grace_minus_cleanup_reserve() {
+    let shutdown = Shutdown::builder()
+        .grace_period(Duration::from_secs(10))
+        .cleanup_reserve(Duration::from_secs(3))
+        .build();
+    shutdown.on_cleanup("flush metrics", || async { Ok::<(), io::Error>(()) });
+    let token = shutdown.token();
+    shutdown.spawn("polite", async move { token.cancelled().await });
+    shutdown.spawn("stubborn", async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let started = tokio::time::Instant::now();
+    let report = shutdown.shutdown().await;
+
+    assert_eq!(
+        outcomes(&report),
+        [
+            ("polite".to_string(), TaskOutcome::Finished),
+            ("stubborn".to_string(), TaskOutcome::Aborted)
+        ]
+    );
+    // Tasks get the grace period less the time kept for cleanup steps.
+    assert_eq!(report.tasks()[1].elapsed(), Duration::from_secs(7));
+    assert_eq!(report.elapsed(), Duration::from_secs(7));
+    assert_eq!(started.elapsed(), Duration::from_secs(7));
+    assert_eq!(report.steps()[0].outcome(), &StepOutcome::Ok);
+    assert!(!report.is_clean());
+    assert_eq!(report.exit_code(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_cleanup_steps_tasks_get_the_whole_grace_period() {
+    let shutdown = Shutdown::builder()
+        .grace_period(Duration::from_secs(10))
+        .cleanup_reserve(Duration::from_secs(3))
+        .build();
+    shutdown.spawn("stubborn", std::future::pending::<()>());
+    let report = shutdown.shutdown().await;
+    assert_eq!(report.tasks()[0].outcome(), &TaskOutcome::Aborted);
+    assert_eq!(report.tasks()[0].elapsed(), Duration::from_secs(10));
+    assert_eq!(report.elapsed(), Duration::from_secs(10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_grace_period_shorter_than_the_reserve_still_lets_prompt_tasks_finish() {
+    let shutdown = Shutdown::builder()
+        .grace_period(Duration::from_secs(2))
+        .build();
+    shutdown.on_cleanup("flush", || async { Ok::<(), io::Error>(()) });
+    let token = shutdown.token();
+    shutdown.spawn("polite", async move { token.cancelled().await });
+    let report = shutdown.shutdown().await;
+    assert_eq!(
+        report.tasks()[0].outcome(),
+        &TaskOutcome::Finished,
+        "{report}"
+    );
+    assert!(report.is_clean(), "{report}");
+}
+
+async fn panicking_step(order: Order) -> Result<(), io::Error> {
+    record(&order, "panics");
+    panic!("step panicked on purpose");
+}
+
+#[tokio::test(start_paused = true)]
+async fn steps_run_in_reverse_order_even_when_one_fails_panics_or_times_out() {
+    let order: Order = Arc::default();
+    let shutdown = Shutdown::builder()
+        .grace_period(Duration::from_secs(60))
+        .step_timeout(Duration::from_secs(2))
+        .build();
+    let o = Arc::clone(&order);
+    shutdown.on_cleanup("first", move || async move {
+        record(&o, "first");
+        Ok::<(), io::Error>(())
+    });
+    let o = Arc::clone(&order);
+    shutdown.on_cleanup_blocking("blocking", move || {
+        record(&o, "blocking");
+        Ok::<(), io::Error>(())
+    });
+    let o = Arc::clone(&order);
+    shutdown.on_cleanup("fails", move || async move {
+        record(&o, "fails");
+        Err(io::Error::other("disk full"))
+    });
+    let o = Arc::clone(&order);
+    shutdown.on_cleanup("panics", move || panicking_step(o));
+    let o = Arc::clone(&order);
+    shutdown.on_cleanup("hangs", move || async move {
+        record(&o, "hangs");
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok::<(), io::Error>(())
+    });
+    let o = Arc::clone(&order);
+    shutdown.on_cleanup("last", move || async move {
+        record(&o, "last");
+        Ok::<(), io::Error>(())
+    });
+
+    let report = shutdown.shutdown().await;
+
+    let expected = ["last", "hangs", "panics", "fails", "blocking", "first"];
+    assert_eq!(recorded(&order), expected);
+    let steps: Vec<(&str, &StepOutcome)> = report
+        .steps()
+        .iter()
+        .map(|s| (s.name(), s.outcome()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("last", &StepOutcome::Ok),
+            ("hangs", &StepOutcome::TimedOut),
+            (
+                "panics",
+                &StepOutcome::Panicked("step panicked on purpose".into())
+            ),
+            ("fails", &StepOutcome::Failed("disk full".into())),
+            ("blocking", &StepOutcome::Ok),
+            ("first", &StepOutcome::Ok),
+        ]
+    );
+    assert_eq!(report.steps()[1].elapsed(), Duration::from_secs(2));
+    assert_eq!(report.elapsed(), Duration::from_secs(2));
+    assert!(!report.is_clean());
+    assert_eq!(report.exit_code(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn steps_past_the_deadline_are_skipped_but_the_purge_still_runs() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = registry_in(root.path());
+    let scratch = registry.temp_file().unwrap();
+    let order: Order = Arc::default();
+    let shutdown = Shutdown::builder()
+        .grace_period(Duration::from_secs(4))
+        .step_timeout(Duration::from_secs(10))
+        .build();
+    shutdown.add_registry(&registry);
+    let o = Arc::clone(&order);
+    shutdown.on_cleanup("too late", move || async move {
+        record(&o, "too late");
+        Ok::<(), io::Error>(())
+    });
+    shutdown.on_cleanup("hangs", || async {
+        std::future::pending::<()>().await;
+        Ok::<(), io::Error>(())
+    });
+
+    let report = shutdown.shutdown().await;
+
+    let outcomes: Vec<&StepOutcome> = report.steps().iter().map(|s| s.outcome()).collect();
+    assert_eq!(
+        outcomes,
+        [
+            &StepOutcome::TimedOut,
+            &StepOutcome::Skipped,
+            &StepOutcome::Ok
+        ]
+    );
+    // The hanging step was cut at the shutdown deadline, not its own limit.
+    assert_eq!(report.steps()[0].elapsed(), Duration::from_secs(4));
+    assert!(recorded(&order).is_empty(), "a skipped step must not run");
+    let purge = report.steps()[2].purge_report().expect("purge report");
+    assert_eq!(purge.removed(), 1);
+    assert!(!scratch.path().exists());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_registry_purge_is_a_step_in_registration_order() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = registry_in(root.path());
+    let scratch = registry.temp_file().unwrap();
+    let path = scratch.path().to_path_buf();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let shutdown = Shutdown::new();
+
+    let (s, p) = (Arc::clone(&seen), path.clone());
+    shutdown.on_cleanup_blocking("registered before", move || {
+        s.lock().unwrap().push(("registered before", p.exists()));
+        Ok::<(), io::Error>(())
+    });
+    shutdown.add_registry(&registry);
+    let (s, p) = (Arc::clone(&seen), path.clone());
+    shutdown.on_cleanup_blocking("registered after", move || {
+        s.lock().unwrap().push(("registered after", p.exists()));
+        Ok::<(), io::Error>(())
+    });
+
+    let report = shutdown.shutdown().await;
+
+    // Reverse order: the later step still sees the file, the earlier one
+    // runs after the purge.
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [("registered after", true), ("registered before", false)]
+    );
+    assert!(report.is_clean(), "{report}");
+    let purges: Vec<_> = report.purge_reports().collect();
+    assert_eq!(purges.len(), 1);
+    assert_eq!(purges[0].removed(), 1);
+    assert!(report.steps()[1].name().starts_with("purge "));
+    // The purge step closes the registry: nothing new can be made after it.
+    assert!(registry.is_closed());
+    let err = registry.temp_file().unwrap_err();
+    assert!(tempreg::is_closed_error(&err), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn exit_code_is_0_for_a_clean_requested_shutdown_and_1_otherwise() {
+    let clean = Shutdown::new();
+    clean.on_cleanup("ok", || async { Ok::<(), io::Error>(()) });
+    let report = clean.shutdown().await;
+    assert!(report.is_clean());
+    assert_eq!(report.exit_code(), 0);
+
+    let unclean = Shutdown::new();
+    unclean.on_cleanup("fails", || async { Err(io::Error::other("nope")) });
+    let report = unclean.shutdown().await;
+    assert!(!report.is_clean());
+    assert_eq!(report.exit_code(), 1);
+    assert_eq!(report.reason(), ShutdownReason::Requested);
+}
+
+#[tokio::test(start_paused = true)]
+async fn spawn_fallible_err_is_failed_and_a_panic_is_panicked() {
+    let shutdown = Shutdown::new();
+    let token = shutdown.token();
+    let failing = shutdown.spawn_fallible("flusher", async move {
+        token.cancelled().await;
+        Err::<(), _>("flush failed: disk full")
+    });
+    let token = shutdown.token();
+    shutdown.spawn("panicker", async move {
+        token.cancelled().await;
+        panic!("task panicked on purpose");
+    });
+    let token = shutdown.token();
+    let ok = shutdown.spawn_fallible("ok", async move {
+        token.cancelled().await;
+        Ok::<u32, String>(7)
+    });
+
+    let report = shutdown.shutdown().await;
+
+    assert_eq!(
+        outcomes(&report),
+        [
+            (
+                "flusher".to_string(),
+                TaskOutcome::Failed("flush failed: disk full".into())
+            ),
+            ("panicker".to_string(), TaskOutcome::Panicked),
+            ("ok".to_string(), TaskOutcome::Finished),
+        ]
+    );
+    assert_eq!(report.exit_code(), 1);
+    // The caller's handles still carry the tasks' own results.
+    assert_eq!(failing.await.unwrap(), Err("flush failed: disk full"));
+    assert_eq!(ok.await.unwrap(), Ok(7));
+}
+
+#[tokio::test(start_paused = true)]
+async fn tasks_that_ended_before_shutdown_are_not_reported() {
+    let shutdown = Shutdown::new();
+    shutdown.spawn("early", async {}).await.unwrap();
+    let token = shutdown.token();
+    shutdown.spawn("late", async move { token.cancelled().await });
+    let report = shutdown.shutdown().await;
+    assert_eq!(
+        outcomes(&report),
+        [("late".to_string(), TaskOutcome::Finished)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_shutdown_returns_an_empty_report() {
+    let order: Order = Arc::default();
+    let shutdown = Shutdown::new();
+    let token = shutdown.token();
+    shutdown.spawn("worker", async move { token.cancelled().await });
+    let o = Arc::clone(&order);
+    shutdown.on_cleanup("once", move || async move {
+        record(&o, "once");
+        Ok::<(), io::Error>(())
+    });
+
+    let first = shutdown.shutdown().await;
+    assert_eq!(first.tasks().len(), 1);
+    assert_eq!(first.steps().len(), 1);
+
+    let second = shutdown.shutdown().await;
+    assert!(second.tasks().is_empty(), "{second}");
+    assert!(second.steps().is_empty(), "{second}");
+    assert!(second.is_clean());
+    assert_eq!(second.reason(), ShutdownReason::Requested);
+    assert_eq!(recorded(&order), ["once"], "a step runs once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_concurrent_run_waits_for_the_shutdown_in_progress() {
+    let shutdown = Shutdown::new();
+    shutdown.on_cleanup("slow", || async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Ok::<(), io::Error>(())
+    });
+    let other = shutdown.clone();
+    let runner = tokio::spawn(async move { other.run().await });
+    let mine = shutdown.shutdown().await;
+    let theirs = runner.await.unwrap();
+
+    // One of them did the work; the other waited for it and found nothing.
+    let (full, empty) = if mine.steps().is_empty() {
+        (theirs, mine)
+    } else {
+        (mine, theirs)
+    };
+    assert_eq!(full.steps().len(), 1);
+    assert!(empty.steps().is_empty() && empty.tasks().is_empty());
+    assert!(
+        empty.elapsed() >= Duration::from_secs(2),
+        "the second caller returned before the first finished: {empty}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_the_token_directly_starts_run() {
+    let order: Order = Arc::default();
+    let shutdown = Shutdown::new();
+    let o = Arc::clone(&order);
+    shutdown.on_cleanup("step", move || async move {
+        record(&o, "step");
+        Ok::<(), io::Error>(())
+    });
+    let runner = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { shutdown.run().await }
+    });
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        !runner.is_finished(),
+        "run() must wait for shutdown to begin"
+    );
+    assert!(recorded(&order).is_empty());
+
+    shutdown.token().cancel();
+    let report = tokio::time::timeout(Duration::from_secs(30), runner)
+        .await
+        .expect("run() should end once the token is cancelled")
+        .unwrap();
+
+    assert!(shutdown.is_triggered());
+    assert_eq!(report.reason(), ShutdownReason::Requested);
+    assert_eq!(recorded(&order), ["step"]);
+    assert!(report.is_clean());
+}
+
+#[tokio::test(start_paused = true)]
+async fn reason_is_requested_after_the_token_is_cancelled_directly() {
+    let shutdown = Shutdown::new();
+    shutdown.token().cancel();
+    assert!(shutdown.is_triggered());
+    let report = shutdown.run().await;
+    assert_eq!(report.reason(), ShutdownReason::Requested);
+    assert_eq!(shutdown.reason(), Some(ShutdownReason::Requested));
+}
