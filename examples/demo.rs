@@ -65,7 +65,11 @@ async fn main() -> std::io::Result<()> {
 
     println!("live entries before the purge: {}", registry.len());
     for info in registry.entries().iter().take(5) {
-        println!("  {:<16} {}", info.kind().to_string(), info.path().display());
+        println!(
+            "  {:<16} {}",
+            info.kind().to_string(),
+            info.path().display()
+        );
     }
     println!("  ...");
 

@@ -16,6 +16,13 @@
 //! - Nothing here takes a lock or touches the registry: callers hold no map
 //!   shard while calling in.
 //!
+//! - A purge of many temp files may check identity against one listing of
+//!   the session directory (`getdents64`: name, inode, type) taken after
+//!   the entries were claimed, instead of one `fstatat` per name
+//!   ([`DirSnapshot`]). The check is the same (inode, regular file, and the
+//!   directory's device, since a listing holds only names in it); the window
+//!   between check and unlink is the purge's length instead of two syscalls.
+//!
 //! # What the check cannot see
 //!
 //! Between the identity check and the unlink, another process of the same user
@@ -260,6 +267,58 @@ pub(crate) fn remove_contents(
     match first_err {
         Some(e) => Err(e),
         None => Ok(freed),
+    }
+}
+
+/// One listing of a directory: each name's inode and type. Lets a large purge
+/// check identities without one `fstatat` per name.
+#[derive(Debug)]
+pub(crate) struct DirSnapshot {
+    dev: u64,
+    names: std::collections::HashMap<OsString, (u64, FileType)>,
+}
+
+impl DirSnapshot {
+    pub(crate) fn take(dir: BorrowedFd<'_>) -> io::Result<DirSnapshot> {
+        let dev = rustix::fs::fstat(dir)?.st_dev;
+        let mut names = std::collections::HashMap::new();
+        for entry in Dir::read_from(dir)? {
+            let entry = entry?;
+            let bytes = entry.file_name().to_bytes();
+            if bytes == b"." || bytes == b".." {
+                continue;
+            }
+            names.insert(
+                OsStr::from_bytes(bytes).to_os_string(),
+                (entry.ino(), entry.file_type()),
+            );
+        }
+        Ok(DirSnapshot { dev, names })
+    }
+
+    /// Like [`remove_file_at`], judging identity by the listing. `None` when
+    /// the listing cannot tell (the file system gave no type): then the
+    /// caller checks with `fstatat`.
+    pub(crate) fn remove_file_at(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        id: FileId,
+    ) -> Option<io::Result<Removal>> {
+        let Some(&(ino, file_type)) = self.names.get(name) else {
+            return Some(Ok(Removal::Gone));
+        };
+        if file_type == FileType::Unknown {
+            return None;
+        }
+        if id.dev != self.dev || id.ino != ino || file_type != FileType::RegularFile {
+            return Some(Ok(Removal::Replaced));
+        }
+        Some(match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+            Ok(()) => Ok(Removal::Removed),
+            Err(Errno::NOENT) => Ok(Removal::Gone),
+            Err(e) => Err(e.into()),
+        })
     }
 }
 

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::entry::{remove_named, Entry, EntryKind, Named, Res, Slot, SlotState};
-use crate::fsops::Removal;
+use crate::fsops::{DirSnapshot, Removal};
 use crate::registry::Inner;
 
 /// Options for [`purge_all_with`](crate::ResourceRegistry::purge_all_with).
@@ -283,12 +283,25 @@ fn named_outcome(
 
 /// Cleans one claimed named entry; blocking.
 fn clean_named(inner: &Inner, kind: EntryKind, named: &Named) -> Outcome {
-    let outcome = named_outcome(
-        inner,
-        kind,
-        named,
-        remove_named(&inner.session, kind, named),
-    );
+    clean_named_with(inner, kind, named, None)
+}
+
+/// Cleans one claimed named entry, judging a temp file's identity by the
+/// listing when one is given.
+fn clean_named_with(
+    inner: &Inner,
+    kind: EntryKind,
+    named: &Named,
+    listing: Option<&DirSnapshot>,
+) -> Outcome {
+    let by_listing = match (listing, kind) {
+        (Some(listing), EntryKind::TempFile) => {
+            listing.remove_file_at(inner.session.dir(), &named.name, named.id)
+        }
+        _ => None,
+    };
+    let result = by_listing.unwrap_or_else(|| remove_named(&inner.session, kind, named));
+    let outcome = named_outcome(inner, kind, named, result);
     tracing::debug!(name = ?named.name, ?outcome, "tempreg cleaned entry");
     outcome
 }
@@ -470,7 +483,7 @@ impl Queue {
     }
 
     /// Cleans entries until the queue is empty or abandoned.
-    fn work(&self, inner: &Inner, worker: usize) {
+    fn work(&self, inner: &Inner, worker: usize, listing: Option<&DirSnapshot>) {
         loop {
             let (id, entry) = {
                 let mut state = self.lock();
@@ -485,7 +498,10 @@ impl Queue {
                 }
                 (id, entry)
             };
-            let outcome = clean_blocking(inner, Some(id), entry, false);
+            let outcome = match (&entry.res, listing) {
+                (Res::Named(named), Some(_)) => clean_named_with(inner, entry.kind, named, listing),
+                _ => clean_blocking(inner, Some(id), entry, false),
+            };
             let mut state = self.lock();
             if state.track_in_flight {
                 state.in_flight[worker] = None;
@@ -497,15 +513,61 @@ impl Queue {
     }
 }
 
-/// Splits claimed entries into those the blocking workers clean (named
-/// paths, sync anonymous files) and async handles, each with its id.
-/// A claimed entry with the id to restore it under.
+/// From how many temp files a purge lists the directory once instead of
+/// checking each name with `fstatat` (see [`DirSnapshot`]).
+const LISTING_MIN: usize = 1024;
+
+/// The listing of one purge, taken by the first worker that needs it.
+struct Listing {
+    wanted: bool,
+    taken: std::sync::OnceLock<Option<DirSnapshot>>,
+}
+
+impl Listing {
+    fn new(named: &Claimed) -> Listing {
+        let files = named
+            .iter()
+            .filter(|(_, e)| e.kind == EntryKind::TempFile)
+            .count();
+        Listing {
+            wanted: files >= LISTING_MIN,
+            taken: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn get(&self, inner: &Inner) -> Option<&DirSnapshot> {
+        if !self.wanted {
+            return None;
+        }
+        self.taken
+            .get_or_init(|| match DirSnapshot::take(inner.session.dir()) {
+                Ok(listing) => Some(listing),
+                Err(e) => {
+                    tracing::debug!(error = %e, "tempreg purge checks names one by one");
+                    None
+                }
+            })
+            .as_ref()
+    }
+}
+
+/// Claimed entries, each with the id to restore it under.
 type Claimed = Vec<(u64, Entry)>;
 
+/// Splits claimed entries into those the blocking workers clean (named
+/// paths, sync anonymous files) and async handles.
+///
+/// The first come out in creation order (ids are handed out in order):
+/// tmpfs keeps a directory's names in a tree (a maple tree since Linux 6.6)
+/// that removes them faster in the order they were added than in a random
+/// order (100,000 files on one thread here: 0.48 s against 0.64 s).
 fn split(claimed: Claimed) -> (Claimed, Claimed) {
-    claimed
+    let (mut blocking, handles): (Claimed, Claimed) = claimed
         .into_iter()
-        .partition(|(_, entry)| !matches!(entry.res, Res::Handle { .. }))
+        .partition(|(_, entry)| !matches!(entry.res, Res::Handle { .. }));
+    // Workers pop from the end.
+    blocking.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
+    (blocking, handles)
 }
 
 fn start_log(inner: &Inner) {
@@ -574,6 +636,7 @@ pub(crate) async fn purge_async(inner: &Arc<Inner>, options: PurgeOptions) -> Pu
         handle_tasks.push((kind, path, Some(task)));
     }
 
+    let listing = Arc::new(Listing::new(&named));
     let n_workers = if named.is_empty() {
         0
     } else {
@@ -600,7 +663,10 @@ pub(crate) async fn purge_async(inner: &Arc<Inner>, options: PurgeOptions) -> Pu
     for w in 0..n_workers {
         let queue = Arc::clone(&queue);
         let inner = Arc::clone(inner);
-        workers.push(tokio::task::spawn_blocking(move || queue.work(&inner, w)));
+        let listing = Arc::clone(&listing);
+        workers.push(tokio::task::spawn_blocking(move || {
+            queue.work(&inner, w, listing.get(&inner))
+        }));
     }
 
     let mut report = PurgeReport::default();
@@ -684,7 +750,8 @@ pub(crate) fn purge_blocking(inner: &Arc<Inner>, options: PurgeOptions) -> Purge
         }
         report.tally(clean_blocking(inner, Some(id), entry, options.sync_data));
     }
-    for (id, entry) in named {
+    let listing = Listing::new(&named);
+    for (id, entry) in named.into_iter().rev() {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             report.tally(Outcome::Failed(PurgeFailure::new(
                 entry.path(&inner.session),
@@ -694,7 +761,13 @@ pub(crate) fn purge_blocking(inner: &Arc<Inner>, options: PurgeOptions) -> Purge
             inner.restore(id, entry);
             continue;
         }
-        report.tally(clean_blocking(inner, Some(id), entry, false));
+        let outcome = match (&entry.res, listing.get(inner)) {
+            (Res::Named(named), Some(listing)) => {
+                clean_named_with(inner, entry.kind, named, Some(listing))
+            }
+            _ => clean_blocking(inner, Some(id), entry, false),
+        };
+        report.tally(outcome);
     }
     report.elapsed = start.elapsed();
     end_log(inner, &report);

@@ -70,15 +70,19 @@ pub(crate) struct Session {
 /// this process skips them without opening their lock files: on file
 /// systems where `flock` is emulated with POSIX locks (NFS), closing any fd
 /// of ours to a lock file would drop our own lock on it.
-static OWN_SESSIONS: Mutex<Vec<FileId>> = Mutex::new(Vec::new());
+static OWN_SESSIONS: Mutex<Vec<(FileId, OsString)>> = Mutex::new(Vec::new());
 
-fn own_sessions() -> std::sync::MutexGuard<'static, Vec<FileId>> {
+fn own_sessions() -> std::sync::MutexGuard<'static, Vec<(FileId, OsString)>> {
     OWN_SESSIONS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// True if `id` is a session directory of a live registry of this process.
-pub(crate) fn is_own_session(id: FileId) -> bool {
-    own_sessions().contains(&id)
+/// True if the directory `name` with identity `id` is the session directory
+/// of a live registry of this process. The name (which holds a random part)
+/// is compared too, so a reused inode number cannot pass for ours.
+pub(crate) fn is_own_session(id: FileId, name: &OsStr) -> bool {
+    own_sessions()
+        .iter()
+        .any(|(own, own_name)| *own == id && own_name == name)
 }
 
 /// Checks a user-supplied name part (prefix or suffix).
@@ -168,8 +172,8 @@ impl Session {
         let (_, path) = done.into_parts();
         let path = path.keep().map_err(|e| e.error)?;
         scopeguard::ScopeGuard::into_inner(undo);
-        own_sessions().push(id);
         let name = path.file_name().unwrap_or_default().to_os_string();
+        own_sessions().push((id, name.clone()));
         tracing::debug!(session = %path.display(), "tempreg session created");
         Ok(Session {
             root,
@@ -338,6 +342,6 @@ impl Drop for Session {
         if let Err(e) = self.remove() {
             tracing::warn!(error = %e, "tempreg could not remove its session directory");
         }
-        own_sessions().retain(|id| *id != self.id);
+        own_sessions().retain(|(id, _)| *id != self.id);
     }
 }

@@ -321,7 +321,7 @@ fn judge(
         Err(e) => return Err(with_path(e, "open", path)),
     };
     let id = FileId::of_fd(&dir).map_err(|e| with_path(e, "stat", path))?;
-    if crate::session::is_own_session(id) {
+    if crate::session::is_own_session(id, name) {
         // Ours, and alive: judged without touching its lock (see
         // `is_own_session` for why that matters on NFS).
         let measured = measure(&dir).unwrap_or_default();
