@@ -44,7 +44,9 @@ fn a_failed_keep_leaves_the_file_tracked_and_on_disk() {
         return;
     };
 
-    let err = file.keep().expect_err("the move into an immutable root must fail");
+    let err = file
+        .keep()
+        .expect_err("the move into an immutable root must fail");
     assert!(err.to_string().contains(&*path.to_string_lossy()), "{err}");
     assert_eq!(std::fs::read(&path).expect("still there"), b"precious");
     assert_eq!(registry.len(), 1, "the file stays tracked");
@@ -52,7 +54,10 @@ fn a_failed_keep_leaves_the_file_tracked_and_on_disk() {
     let path_guard = registry.temp_file().expect("second").into_temp_path();
     let second = path_guard.to_path_buf();
     assert!(path_guard.keep().is_err());
-    assert!(second.exists(), "a failed TempPath::keep keeps the file too");
+    assert!(
+        second.exists(),
+        "a failed TempPath::keep keeps the file too"
+    );
 
     drop(guard);
     let report = registry.purge_all_blocking();
