@@ -483,7 +483,7 @@ impl Queue {
     }
 
     /// Cleans entries until the queue is empty or abandoned.
-    fn work(&self, inner: &Inner, worker: usize, listing: Option<&DirSnapshot>) {
+    fn work(&self, inner: &Inner, worker: usize, listing: &Listing) {
         loop {
             let (id, entry) = {
                 let mut state = self.lock();
@@ -498,8 +498,10 @@ impl Queue {
                 }
                 (id, entry)
             };
-            let outcome = match (&entry.res, listing) {
-                (Res::Named(named), Some(_)) => clean_named_with(inner, entry.kind, named, listing),
+            let outcome = match (&entry.res, listing.peek()) {
+                (Res::Named(named), Some(listing)) => {
+                    clean_named_with(inner, entry.kind, named, Some(listing))
+                }
                 _ => clean_blocking(inner, Some(id), entry, false),
             };
             let mut state = self.lock();
@@ -535,19 +537,24 @@ impl Listing {
         }
     }
 
-    fn get(&self, inner: &Inner) -> Option<&DirSnapshot> {
-        if !self.wanted {
-            return None;
+    /// Lists the directory, if wanted. Called by one worker; the others do
+    /// not wait for it, and check names one by one until it is there.
+    fn take(&self, inner: &Inner) {
+        if self.wanted {
+            self.taken
+                .get_or_init(|| match DirSnapshot::take(inner.session.dir()) {
+                    Ok(listing) => Some(listing),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "tempreg purge checks names one by one");
+                        None
+                    }
+                });
         }
-        self.taken
-            .get_or_init(|| match DirSnapshot::take(inner.session.dir()) {
-                Ok(listing) => Some(listing),
-                Err(e) => {
-                    tracing::debug!(error = %e, "tempreg purge checks names one by one");
-                    None
-                }
-            })
-            .as_ref()
+    }
+
+    /// The listing, once taken.
+    fn peek(&self) -> Option<&DirSnapshot> {
+        self.taken.get().and_then(Option::as_ref)
     }
 }
 
@@ -665,7 +672,10 @@ pub(crate) async fn purge_async(inner: &Arc<Inner>, options: PurgeOptions) -> Pu
         let inner = Arc::clone(inner);
         let listing = Arc::clone(&listing);
         workers.push(tokio::task::spawn_blocking(move || {
-            queue.work(&inner, w, listing.get(&inner))
+            if w == 0 {
+                listing.take(&inner);
+            }
+            queue.work(&inner, w, &listing)
         }));
     }
 
@@ -751,6 +761,7 @@ pub(crate) fn purge_blocking(inner: &Arc<Inner>, options: PurgeOptions) -> Purge
         report.tally(clean_blocking(inner, Some(id), entry, options.sync_data));
     }
     let listing = Listing::new(&named);
+    listing.take(inner);
     for (id, entry) in named.into_iter().rev() {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             report.tally(Outcome::Failed(PurgeFailure::new(
@@ -761,7 +772,7 @@ pub(crate) fn purge_blocking(inner: &Arc<Inner>, options: PurgeOptions) -> Purge
             inner.restore(id, entry);
             continue;
         }
-        let outcome = match (&entry.res, listing.get(inner)) {
+        let outcome = match (&entry.res, listing.peek()) {
             (Res::Named(named), Some(listing)) => {
                 clean_named_with(inner, entry.kind, named, Some(listing))
             }

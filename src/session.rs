@@ -26,7 +26,7 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags, RenameFlags};
 
@@ -36,6 +36,14 @@ use crate::fsops::{self, FileId, Removal};
 
 /// The name of the lock file inside every session directory.
 pub const LOCK_NAME: &str = ".tempreg.lock";
+
+/// Where a session's removal stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Removing {
+    No,
+    InProgress,
+    Done,
+}
 
 /// Where the lock file is made and locked before it is renamed to [`LOCK_NAME`].
 const LOCK_NEW_NAME: &str = ".tempreg.lock.new";
@@ -54,10 +62,12 @@ pub(crate) struct Session {
     id: FileId,
     /// Held for the session's whole life; dropping it releases the flock.
     lock: OwnedFd,
-    /// Set once the directory is removed (or given up). Held while removing,
-    /// so a second caller (a forced exit racing an orderly one) waits for
-    /// the removal in progress instead of returning before it is done.
-    removed: Mutex<bool>,
+    /// Where the removal stands. A second caller (a forced exit racing an
+    /// orderly one) waits on `removal_done` for the removal in progress
+    /// instead of returning before it is finished; the mutex itself is never
+    /// held during the I/O.
+    removal: Mutex<Removing>,
+    removal_done: Condvar,
     /// The process that made the session: a child forked without exec must
     /// never remove its parent's directory.
     owner_pid: u32,
@@ -183,7 +193,8 @@ impl Session {
             dir,
             id,
             lock,
-            removed: Mutex::new(false),
+            removal: Mutex::new(Removing::No),
+            removal_done: Condvar::new(),
             owner_pid: pid,
             kept: Mutex::new(HashSet::new()),
         })
@@ -267,7 +278,7 @@ impl Session {
     /// Gives the directory up: it will not be removed, and its lock file is
     /// unlinked now so that no sweep removes it either.
     pub(crate) fn abandon(&self) -> io::Result<()> {
-        *self.removed.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        *self.removal.lock().unwrap_or_else(|p| p.into_inner()) = Removing::Done;
         match rustix::fs::unlinkat(&self.dir, LOCK_NAME, AtFlags::empty()) {
             Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
             Err(e) => Err(with_path(e, "remove lock file", &self.path.join(LOCK_NAME))),
@@ -287,11 +298,29 @@ impl Session {
         if std::process::id() != self.owner_pid {
             return Ok(());
         }
-        let mut removed = self.removed.lock().unwrap_or_else(|p| p.into_inner());
-        if *removed {
-            return Ok(());
+        {
+            let mut state = self.removal.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                match *state {
+                    Removing::No => break,
+                    Removing::Done => return Ok(()),
+                    Removing::InProgress => {
+                        state = self
+                            .removal_done
+                            .wait(state)
+                            .unwrap_or_else(|p| p.into_inner());
+                    }
+                }
+            }
+            *state = Removing::InProgress;
         }
-        *removed = true;
+        let result = self.remove_now();
+        *self.removal.lock().unwrap_or_else(|p| p.into_inner()) = Removing::Done;
+        self.removal_done.notify_all();
+        result
+    }
+
+    fn remove_now(&self) -> io::Result<()> {
         let kept = self
             .kept
             .lock()
