@@ -63,6 +63,18 @@
 //!   goes on in the background rather than being dropped.
 //! - **Blocking work off the executor.** Async creation, the purge's unlinks
 //!   and an async temp file's removal on drop run on tokio's blocking pool.
+//!   Dropped async guards are unlinked in batches (the reaper), and after a
+//!   warm-up a registry keeps a few async temp files made ahead of demand
+//!   (the reserve, [`RegistryBuilder::async_reserve`]), so most calls need
+//!   no round trip to the pool at all.
+//! - **Sessions judged by their lock.** [`sweep_orphans`] removes a session
+//!   directory only when it can take its lock, so a live owner's directory
+//!   is never touched and a dead one's always goes; the pid in its name is
+//!   for people, never trusted.
+//! - **Shutdown in one deadline.** [`Shutdown`] builds on `tokio_util`'s
+//!   `CancellationToken` and `TaskTracker`: signal, cancel, wait for tracked
+//!   tasks within the grace period, abort the rest, run cleanup steps in
+//!   reverse order, report, and end the process as a supervisor expects.
 //!
 //! # What can still leak
 //!
@@ -80,6 +92,9 @@
 //!   it when the registry ends or a hook removes it, but a purge only cleans
 //!   the entries it tracks.
 //! - **A kept or persisted file** is the caller's from then on.
+//! - **Reserve files.** A registry that has made more than 16 async temp
+//!   files keeps up to 32 empty ones ready in its session directory; a purge
+//!   and the end of the registry remove them (and a sweep, after a crash).
 //! - **A forked child** (without exec) inherits every fd, the session's lock
 //!   included (`O_CLOEXEC` acts only at exec), so the session counts as live
 //!   while such a child runs, even after its parent died: no sweep removes
