@@ -37,9 +37,11 @@ pub(crate) fn create(inner: &Inner) -> io::Result<File> {
         // No O_TMPFILE here (old kernel, or a file system without it).
         Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL | Errno::NOENT) => {
             let (file, path, named) = NameSpec::default().create_raw_file(inner)?;
-            rustix::fs::unlinkat(session.dir(), &named.name, rustix::fs::AtFlags::empty())
-                .map_err(|e| with_path(e, "unlink", &path))?;
-            Ok(file)
+            match crate::fsops::remove_file_at(session.dir(), &named.name, named.id) {
+                Ok(crate::fsops::Removal::Removed) => Ok(file),
+                Ok(_) => Err(crate::error::replaced("unlink", &path)),
+                Err(e) => Err(with_path(e, "unlink", &path)),
+            }
         }
         Err(e) => Err(with_path(e, "create anonymous file in", session.path())),
     }
