@@ -18,7 +18,18 @@
 //!   [`PurgeReport`]. [`ResourceRegistry::purge_all_blocking`] does the same
 //!   with no runtime, for panic hooks and sync programs.
 //! - [`ResourceRegistry::install_panic_hook`] purges when a panic is about to
-//!   end the process.
+//!   end the process; [`ResourceRegistry::purge_on_exit`] when it calls
+//!   `exit`.
+//! - [`Shutdown`] turns SIGTERM/SIGINT into an orderly stop: tracked tasks
+//!   within a grace period, then cleanup steps (registry purges among them)
+//!   in reverse order, and a [`ShutdownReport`] whose `exit()` ends the
+//!   process as a supervisor expects. [`cleanup_on_signals`] is the same for
+//!   sync programs; [`purge_on_cancel`] and `PurgeSubsystem` (feature
+//!   `tokio-graceful-shutdown`) plug the purge into coordinators you run.
+//! - After a SIGKILL, [`sweep_orphans`] removes what the dead process left,
+//!   judged by each session's lock; [`ResourceRegistry::anonymous_file`]
+//!   makes files that need no sweep at all. The `tempreg` command (feature
+//!   `cli`) wraps any program (`tempreg run -- CMD`), sweeps and lists.
 //!
 //! ```
 //! use std::io::Write;
