@@ -2,23 +2,19 @@
 //! `purge_on_cancel` (a `CancellationToken`) and, with the
 //! `tokio-graceful-shutdown` feature, `PurgeSubsystem`.
 
+mod common;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::registry_in;
 use tempreg::{purge_on_cancel, purge_on_cancel_with, PurgeFailureKind, PurgeOptions};
-use tempreg::{EntryKind, ResourceRegistry, TempPath};
+use tempreg::{EntryKind, ResourceRegistry, TempPath, TrackedFile};
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 const BOUND: Duration = Duration::from_secs(10);
-
-fn registry_in(root: &Path) -> ResourceRegistry {
-    ResourceRegistry::builder()
-        .root(root)
-        .build()
-        .expect("registry")
-}
 
 fn present(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok()
@@ -40,6 +36,16 @@ fn replaced_by_symlink(registry: &ResourceRegistry, victim: &Path) -> TempPath {
     path
 }
 
+/// Opens (creating) a caller's file through `registry` and writes `data`.
+async fn open_kept(registry: &ResourceRegistry, path: &Path, data: &[u8]) -> TrackedFile {
+    let mut kept = registry
+        .open(path, tokio::fs::OpenOptions::new().create(true).write(true))
+        .await
+        .unwrap();
+    kept.write_all(data).await.unwrap();
+    kept
+}
+
 #[tokio::test]
 async fn purge_on_cancel_waits_for_the_token_then_cleans_everything() {
     let root = tempfile::tempdir().unwrap();
@@ -53,14 +59,7 @@ async fn purge_on_cancel_waits_for_the_token_then_cleans_everything() {
     let mut spool = registry.temp_file_async().await.unwrap();
     spool.write_all(b"queued").await.unwrap();
     let kept_path = aux.path().join("kept.log");
-    let mut kept = registry
-        .open(
-            &kept_path,
-            tokio::fs::OpenOptions::new().create(true).write(true),
-        )
-        .await
-        .unwrap();
-    kept.write_all(b"must survive the purge").await.unwrap();
+    let mut kept = open_kept(&registry, &kept_path, b"must survive the purge").await;
 
     let token = CancellationToken::new();
     let purge = purge_on_cancel(&registry, token.clone());
@@ -121,14 +120,7 @@ async fn purge_on_cancel_with_passes_its_options() {
     let aux = tempfile::tempdir().unwrap();
     let registry = registry_in(root.path());
     let kept_path = aux.path().join("synced.log");
-    let mut kept = registry
-        .open(
-            &kept_path,
-            tokio::fs::OpenOptions::new().create(true).write(true),
-        )
-        .await
-        .unwrap();
-    kept.write_all(b"synced").await.unwrap();
+    let _kept = open_kept(&registry, &kept_path, b"synced").await;
     let token = CancellationToken::new();
     let options = PurgeOptions::new()
         .deadline(Duration::from_secs(5))

@@ -5,7 +5,7 @@ mod crash_support;
 
 use std::io::{Read, Seek, SeekFrom, Write};
 
-use crash_support::{assert_empty, names_in, registry_in, scratch_root, start_hold};
+use crash_support::{assert_empty_dir, names_in, registry_in, scratch_root, start_hold};
 use tempreg::{EntryKind, LOCK_NAME};
 
 /// Asserts that `e` is the error of a purged anonymous file.
@@ -58,7 +58,7 @@ fn anonymous_files_have_no_name() {
     drop(files);
     assert!(registry.is_empty());
     drop(registry);
-    assert_empty(root.path());
+    assert_empty_dir(root.path());
 }
 
 #[test]
@@ -157,5 +157,5 @@ fn a_killed_child_leaves_no_name_for_its_anonymous_files() {
     assert_eq!(report.removed().len(), 1, "{report}");
     assert_eq!(report.files_freed(), held.files);
     assert_eq!(report.bytes_freed(), held.bytes);
-    assert_empty(root.path());
+    assert_empty_dir(root.path());
 }

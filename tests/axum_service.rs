@@ -138,7 +138,7 @@ fn uploads_stream_through_temp_files_and_sigterm_leaves_nothing() {
     // Each handler closed its temp file before answering.
     assert_eq!(count_in_session(dirs.root(), "upload-"), 0);
 
-    child.signal("TERM");
+    child.signal(SIGTERM);
     child.expect_killed_by(SIGTERM, EXIT_TIMEOUT);
     assert!(
         child.stderr_text().contains("shutdown (SIGTERM) clean"),
@@ -162,7 +162,7 @@ fn a_request_in_flight_at_sigterm_completes_before_the_process_ends() {
         })
     };
     child.wait_for_line("handling", Duration::from_secs(10));
-    child.signal("TERM");
+    child.signal(SIGTERM);
 
     let outcome = result
         .recv_timeout(IO_TIMEOUT + Duration::from_secs(2))

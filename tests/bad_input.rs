@@ -203,10 +203,7 @@ fn child_permission_denied(root: &Path, aux: &Path) {
     // A registry where we may write, and a caller file we may not read.
     let registry = registry_in(aux);
     let secret = aux.parent().unwrap().join("secret.txt");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::current_thread_runtime();
     let mut options = tokio::fs::OpenOptions::new();
     options.read(true);
     let err = rt.block_on(registry.open(&secret, &options)).unwrap_err();

@@ -10,8 +10,8 @@ use std::process::Output;
 use std::time::Duration;
 
 use crash_support::{
-    assert_empty, names_in, registry_in, scratch_root, wait_until, KillOnDrop, Running,
-    EXIT_TIMEOUT, LINE_TIMEOUT, SIGHUP, SIGINT, SIGKILL, SIGTERM,
+    assert_empty_dir, names_in, process_exists, registry_in, scratch_root, wait_until, KillOnDrop,
+    Running, EXIT_TIMEOUT, LINE_TIMEOUT, SIGHUP, SIGINT, SIGKILL, SIGTERM,
 };
 use tempreg::LOCK_NAME;
 
@@ -43,9 +43,24 @@ fn start_sh(root: &Path, script: &str) -> (Running, KillOnDrop) {
         .arg(root)
         .args(["--", "sh", "-c", script]);
     let mut wrapper = Running::start(cmd, "tempreg run");
-    let line = wrapper.expect_line("started ", LINE_TIMEOUT);
+    let line = wrapper.wait_for_line("started ", LINE_TIMEOUT);
     let pid = line["started ".len()..].trim().parse().expect("a pid");
     (wrapper, KillOnDrop::new(pid))
+}
+
+/// `tempreg sweep ROOT`, run to its end.
+fn run_sweep(root: &Path) -> Output {
+    tempreg().arg("sweep").arg(root).output().expect("sweep")
+}
+
+/// `tempreg ls ROOT --json`, run to its end.
+fn run_ls_json(root: &Path) -> Output {
+    tempreg()
+        .arg("ls")
+        .arg(root)
+        .arg("--json")
+        .output()
+        .expect("ls")
 }
 
 fn stdout(output: &Output) -> String {
@@ -95,7 +110,7 @@ fn run_gives_the_command_a_session_and_removes_it() {
     assert_eq!(session.parent(), Some(root.path()));
     let name = session.file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.starts_with("tempreg-"), "{name}");
-    assert_empty(root.path());
+    assert_empty_dir(root.path());
 }
 
 #[test]
@@ -119,7 +134,7 @@ fn run_removes_what_the_command_left_without_following_its_symlinks() {
         .output()
         .expect("run tempreg");
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
-    assert_empty(root.path());
+    assert_empty_dir(root.path());
     assert_eq!(names_in(&victim), ["precious.txt"]);
     assert_eq!(
         std::fs::read(victim.join("precious.txt")).expect("victim file"),
@@ -132,7 +147,7 @@ fn run_exits_with_the_commands_code_and_cleans_up() {
     let root = scratch_root();
     let output = run_sh(root.path(), &[], r#"touch "$TMPDIR/x"; exit 3"#);
     assert_eq!(output.status.code(), Some(3), "stderr: {}", stderr(&output));
-    assert_empty(root.path());
+    assert_empty_dir(root.path());
 }
 
 #[test]
@@ -142,7 +157,7 @@ fn run_reports_death_by_a_signal_as_128_plus_the_signal() {
         let script = format!(r#"touch "$TMPDIR/x"; kill -{signal} $$"#);
         let output = run_sh(root.path(), &[], &script);
         assert_eq!(output.status.code(), Some(code), "SIG{signal}: {output:?}");
-        assert_empty(root.path());
+        assert_empty_dir(root.path());
     }
 }
 
@@ -170,30 +185,21 @@ fn keep_on_failure_keeps_the_session_and_no_sweep_takes_it() {
     );
     assert!(!kept.join(LOCK_NAME).exists());
 
-    let sweep = tempreg()
-        .arg("sweep")
-        .arg(root.path())
-        .output()
-        .expect("sweep");
+    let sweep = run_sweep(root.path());
     assert_eq!(sweep.status.code(), Some(0));
     assert!(
         stdout(&sweep).starts_with("removed 0 orphaned session(s)"),
         "{sweep:?}"
     );
     assert!(kept.join("x").is_file(), "the sweep took a kept session");
-    let ls = tempreg()
-        .arg("ls")
-        .arg(root.path())
-        .arg("--json")
-        .output()
-        .expect("ls");
+    let ls = run_ls_json(root.path());
     assert_eq!(stdout(&ls).trim(), "[]");
 
     // A success is not kept.
     let ok = scratch_root();
     let output = run_sh(ok.path(), &["--keep-on-failure"], r#"touch "$TMPDIR/x""#);
     assert_eq!(output.status.code(), Some(0));
-    assert_empty(ok.path());
+    assert_empty_dir(ok.path());
 }
 
 #[test]
@@ -205,7 +211,7 @@ fn run_forwards_termination_signals_to_the_command() {
             r#"touch "$TMPDIR/x"; echo "started $$"; exec sleep 300"#,
         );
         wrapper.signal(signal);
-        let status = wrapper.wait(EXIT_TIMEOUT);
+        let status = wrapper.wait_exit(EXIT_TIMEOUT);
         assert_eq!(
             status.code(),
             Some(code),
@@ -213,9 +219,9 @@ fn run_forwards_termination_signals_to_the_command() {
             wrapper.describe()
         );
         // The wrapper waited for its command, so the command is gone.
-        assert!(!crash_support::process_exists(child.pid()));
+        assert!(!process_exists(child.pid()));
         child.disarm();
-        assert_empty(root.path());
+        assert_empty_dir(root.path());
     }
 }
 
@@ -228,10 +234,10 @@ fn a_command_that_traps_the_forwarded_signal_can_clean_up_and_succeed() {
         while :; do sleep 0.1; done"#;
     let (mut wrapper, _child) = start_sh(root.path(), script);
     wrapper.signal(SIGTERM);
-    wrapper.expect_line("trapped", LINE_TIMEOUT);
-    let status = wrapper.wait(EXIT_TIMEOUT);
+    wrapper.wait_for_line("trapped", LINE_TIMEOUT);
+    let status = wrapper.wait_exit(EXIT_TIMEOUT);
     assert_eq!(status.code(), Some(0), "{}", wrapper.describe());
-    assert_empty(root.path());
+    assert_empty_dir(root.path());
 }
 
 #[test]
@@ -249,11 +255,7 @@ fn a_killed_wrapper_leaves_a_live_session_until_its_command_ends() {
 
     // The command inherited the lock: the session is live though its
     // owner (the pid in its name and lock file) is dead.
-    let sweep = tempreg()
-        .arg("sweep")
-        .arg(root.path())
-        .output()
-        .expect("sweep");
+    let sweep = run_sweep(root.path());
     assert_eq!(sweep.status.code(), Some(0), "{sweep:?}");
     let text = stdout(&sweep);
     assert!(
@@ -269,28 +271,19 @@ fn a_killed_wrapper_leaves_a_live_session_until_its_command_ends() {
     wait_until(EXIT_TIMEOUT, "the killed command releases the lock", || {
         tempreg::list_sessions(root.path()).is_ok_and(|l| l.iter().all(|s| !s.is_live()))
     });
-    let sweep = tempreg()
-        .arg("sweep")
-        .arg(root.path())
-        .output()
-        .expect("sweep");
+    let sweep = run_sweep(root.path());
     assert_eq!(sweep.status.code(), Some(0), "{sweep:?}");
     assert!(
         stdout(&sweep).starts_with("removed 1 orphaned session(s) (1 file(s), 5 B)"),
         "{sweep:?}"
     );
-    assert_empty(root.path());
+    assert_empty_dir(root.path());
 }
 
 #[test]
 fn ls_json_lists_live_and_orphaned_sessions() {
     let root = scratch_root();
-    let empty = tempreg()
-        .arg("ls")
-        .arg(root.path())
-        .arg("--json")
-        .output()
-        .expect("ls");
+    let empty = run_ls_json(root.path());
     assert_eq!(empty.status.code(), Some(0));
     assert_eq!(stdout(&empty).trim(), "[]");
 
@@ -301,12 +294,7 @@ fn ls_json_lists_live_and_orphaned_sessions() {
         r#"printf 1234567 > "$TMPDIR/seven"; echo "started $$"; exec sleep 300"#,
     );
 
-    let output = tempreg()
-        .arg("ls")
-        .arg(root.path())
-        .arg("--json")
-        .output()
-        .expect("ls");
+    let output = run_ls_json(root.path());
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let json: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
     let list = json.as_array().expect("a JSON array");
@@ -344,7 +332,7 @@ fn ls_json_lists_live_and_orphaned_sessions() {
     assert!(orphan.join(LOCK_NAME).is_file(), "ls removed something");
 
     wrapper.signal(SIGTERM);
-    assert_eq!(wrapper.wait(EXIT_TIMEOUT).code(), Some(143));
+    assert_eq!(wrapper.wait_exit(EXIT_TIMEOUT).code(), Some(143));
 }
 
 #[test]
@@ -365,11 +353,7 @@ fn sweep_dry_run_says_what_it_would_remove_and_removes_nothing() {
     );
     assert!(orphan.join("data.bin").is_file());
 
-    let real = tempreg()
-        .arg("sweep")
-        .arg(root.path())
-        .output()
-        .expect("sweep");
+    let real = run_sweep(root.path());
     assert_eq!(real.status.code(), Some(0), "{real:?}");
     assert_eq!(
         stdout(&real).trim(),
@@ -415,7 +399,7 @@ fn a_command_that_cannot_run_exits_like_a_shell_would() {
         err.starts_with("tempreg: ") && err.contains("/no/such/cmd"),
         "{err:?}"
     );
-    assert_empty(root.path());
+    assert_empty_dir(root.path());
 
     let output = tempreg()
         .args(["run", "--root"])
@@ -425,7 +409,7 @@ fn a_command_that_cannot_run_exits_like_a_shell_would() {
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(126), "a directory: {output:?}");
-    assert_empty(root.path());
+    assert_empty_dir(root.path());
 }
 
 #[test]

@@ -79,6 +79,29 @@ fn create_sync(registry: &ResourceRegistry, held: &mut VecDeque<Held>, round: us
     4
 }
 
+/// Where the test and its workers meet, in this order: every worker has done
+/// its rounds; the purger has stopped; every worker has made its fresh
+/// guards; the final purge is over. Each is a barrier for all the workers
+/// and the test.
+struct Phases<B> {
+    rounds_done: B,
+    purger_stopped: B,
+    fresh_made: B,
+    final_purged: B,
+}
+
+impl<B> Phases<B> {
+    /// `barrier(n)` makes a barrier for `n` parties.
+    fn new(barrier: impl Fn(usize) -> B) -> Arc<Phases<B>> {
+        Arc::new(Phases {
+            rounds_done: barrier(WORKERS + 1),
+            purger_stopped: barrier(WORKERS + 1),
+            fresh_made: barrier(WORKERS + 1),
+            final_purged: barrier(WORKERS + 1),
+        })
+    }
+}
+
 fn trim(held: &mut VecDeque<Held>) {
     while held.len() > HELD {
         drop(held.pop_front());
@@ -88,11 +111,7 @@ fn trim(held: &mut VecDeque<Held>) {
 #[test]
 fn tasks_creating_and_dropping_while_purges_run_clean_everything_once() {
     let root = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::multi_thread_runtime();
     rt.block_on(async {
         let registry = registry_in(root.path());
         let created = Arc::new(AtomicUsize::new(0));
@@ -100,10 +119,7 @@ fn tasks_creating_and_dropping_while_purges_run_clean_everything_once() {
         // Workers finish their rounds; once the purger has stopped they each
         // make one fresh guard of every kind, wait for the final purge, and
         // check that it took exactly those.
-        let rounds_done = Arc::new(tokio::sync::Barrier::new(WORKERS + 1));
-        let purger_stopped = Arc::new(tokio::sync::Barrier::new(WORKERS + 1));
-        let fresh_made = Arc::new(tokio::sync::Barrier::new(WORKERS + 1));
-        let final_purged = Arc::new(tokio::sync::Barrier::new(WORKERS + 1));
+        let phases = Phases::new(tokio::sync::Barrier::new);
 
         let purger = {
             let registry = registry.clone();
@@ -122,10 +138,7 @@ fn tasks_creating_and_dropping_while_purges_run_clean_everything_once() {
         for _ in 0..WORKERS {
             let registry = registry.clone();
             let created = Arc::clone(&created);
-            let rounds_done = Arc::clone(&rounds_done);
-            let purger_stopped = Arc::clone(&purger_stopped);
-            let fresh_made = Arc::clone(&fresh_made);
-            let final_purged = Arc::clone(&final_purged);
+            let phases = Arc::clone(&phases);
             workers.push(tokio::spawn(async move {
                 let mut held = VecDeque::new();
                 for round in 0..ROUNDS {
@@ -140,15 +153,15 @@ fn tasks_creating_and_dropping_while_purges_run_clean_everything_once() {
                     trim(&mut held);
                     tokio::task::yield_now().await;
                 }
-                rounds_done.wait().await;
-                purger_stopped.wait().await;
+                phases.rounds_done.wait().await;
+                phases.purger_stopped.wait().await;
                 drop(held);
                 let mut fresh = VecDeque::new();
                 let made = create_sync(&registry, &mut fresh, ROUNDS);
                 fresh.push_back(Held::Async(registry.temp_file_async().await.unwrap()));
                 created.fetch_add(made + 1, Ordering::Relaxed);
-                fresh_made.wait().await;
-                final_purged.wait().await;
+                phases.fresh_made.wait().await;
+                phases.final_purged.wait().await;
                 for guard in &fresh {
                     let path = guard.path();
                     assert!(
@@ -164,11 +177,11 @@ fn tasks_creating_and_dropping_while_purges_run_clean_everything_once() {
             }));
         }
 
-        rounds_done.wait().await;
+        phases.rounds_done.wait().await;
         stop.store(true, Ordering::Release);
         let mut totals = purger.await.unwrap();
-        purger_stopped.wait().await;
-        fresh_made.wait().await;
+        phases.purger_stopped.wait().await;
+        phases.fresh_made.wait().await;
         // Each worker holds a temp file, a temp path, a temp dir and an async
         // temp file: the final purge takes exactly those, each once.
         let final_report = registry.purge_all().await;
@@ -176,7 +189,7 @@ fn tasks_creating_and_dropping_while_purges_run_clean_everything_once() {
         assert_eq!(final_report.removed(), WORKERS * 4, "{final_report}");
         assert_eq!(final_report.closed(), WORKERS, "{final_report}");
         assert_eq!(registry.len(), 0);
-        final_purged.wait().await;
+        phases.final_purged.wait().await;
         for worker in workers {
             worker.await.unwrap();
         }
@@ -212,10 +225,7 @@ fn threads_creating_and_dropping_while_blocking_purges_run_clean_everything_once
     let registry = registry_in(root.path());
     let created = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let rounds_done = Arc::new(std::sync::Barrier::new(WORKERS + 1));
-    let purger_stopped = Arc::new(std::sync::Barrier::new(WORKERS + 1));
-    let fresh_made = Arc::new(std::sync::Barrier::new(WORKERS + 1));
-    let final_purged = Arc::new(std::sync::Barrier::new(WORKERS + 1));
+    let phases = Phases::new(std::sync::Barrier::new);
 
     let purger = {
         let registry = registry.clone();
@@ -234,10 +244,7 @@ fn threads_creating_and_dropping_while_blocking_purges_run_clean_everything_once
         .map(|_| {
             let registry = registry.clone();
             let created = Arc::clone(&created);
-            let rounds_done = Arc::clone(&rounds_done);
-            let purger_stopped = Arc::clone(&purger_stopped);
-            let fresh_made = Arc::clone(&fresh_made);
-            let final_purged = Arc::clone(&final_purged);
+            let phases = Arc::clone(&phases);
             std::thread::spawn(move || {
                 let mut held = VecDeque::new();
                 for round in 0..ROUNDS {
@@ -245,14 +252,14 @@ fn threads_creating_and_dropping_while_blocking_purges_run_clean_everything_once
                     created.fetch_add(made, Ordering::Relaxed);
                     trim(&mut held);
                 }
-                rounds_done.wait();
-                purger_stopped.wait();
+                phases.rounds_done.wait();
+                phases.purger_stopped.wait();
                 drop(held);
                 let mut fresh = VecDeque::new();
                 let made = create_sync(&registry, &mut fresh, ROUNDS);
                 created.fetch_add(made, Ordering::Relaxed);
-                fresh_made.wait();
-                final_purged.wait();
+                phases.fresh_made.wait();
+                phases.final_purged.wait();
                 for guard in &fresh {
                     assert!(!guard.path().exists());
                 }
@@ -260,17 +267,17 @@ fn threads_creating_and_dropping_while_blocking_purges_run_clean_everything_once
         })
         .collect();
 
-    rounds_done.wait();
+    phases.rounds_done.wait();
     stop.store(true, Ordering::Release);
     let mut totals = purger.join().unwrap();
-    purger_stopped.wait();
-    fresh_made.wait();
+    phases.purger_stopped.wait();
+    phases.fresh_made.wait();
     let final_report = registry.purge_all_blocking();
     totals.add(&final_report);
     // A temp file, a temp path and a temp dir per worker.
     assert_eq!(final_report.removed(), WORKERS * 3, "{final_report}");
     assert_eq!(registry.len(), 0);
-    final_purged.wait();
+    phases.final_purged.wait();
     for worker in workers {
         worker.join().unwrap();
     }

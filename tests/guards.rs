@@ -519,12 +519,8 @@ fn a_guard_used_from_its_path_reference() {
 #[test]
 fn persist_to_another_file_system_hands_the_file_back() {
     let mountpoint = tempfile::tempdir().unwrap();
-    let mount = match common::TmpfsMount::mount(mountpoint.path(), "1m") {
-        Ok(mount) => mount,
-        Err(why) => {
-            println!("skipped: {why}");
-            return;
-        }
+    let Some(mount) = common::or_skip(common::TmpfsMount::mount(mountpoint.path(), "1m")) else {
+        return;
     };
     let root = tempfile::tempdir().unwrap();
     let registry = registry_in(root.path());
@@ -569,12 +565,8 @@ fn a_failed_keep_leaves_the_file_on_disk_and_tracked() {
     let mut file = registry.temp_file().unwrap();
     file.write_all(b"file worth keeping").unwrap();
     let file_path = file.path().to_path_buf();
-    let lock = match common::Immutable::set(root.path()) {
-        Ok(lock) => lock,
-        Err(why) => {
-            println!("skipped: {why}");
-            return;
-        }
+    let Some(lock) = common::or_skip(common::Immutable::set(root.path())) else {
+        return;
     };
 
     let tp_err = tp.keep().expect_err("the root takes no new names");
@@ -607,12 +599,8 @@ fn a_failed_dir_keep_leaves_the_dir_and_its_session_in_place() {
     std::fs::write(dir.path().join("result.txt"), b"kept in place").unwrap();
     let path = dir.path().to_path_buf();
     let session = registry.session_dir().to_path_buf();
-    let lock = match common::Immutable::set(root.path()) {
-        Ok(lock) => lock,
-        Err(why) => {
-            println!("skipped: {why}");
-            return;
-        }
+    let Some(lock) = common::or_skip(common::Immutable::set(root.path())) else {
+        return;
     };
 
     let kept = dir.keep();
@@ -652,12 +640,8 @@ fn a_close_that_fails_reports_the_path_and_keeps_the_entry_tracked() {
 
     // An immutable file inside the temp dir cannot be unlinked; an immutable
     // session dir lets no name in it be unlinked.
-    let stuck_lock = match common::Immutable::set(&stuck) {
-        Ok(lock) => lock,
-        Err(why) => {
-            println!("skipped: {why}");
-            return;
-        }
+    let Some(stuck_lock) = common::or_skip(common::Immutable::set(&stuck)) else {
+        return;
     };
     let err = dir.close().expect_err("the temp dir cannot be emptied");
     assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");

@@ -159,9 +159,7 @@ fn a_task_blocked_writing_wakes_with_an_error_when_purged() {
     common::block_on(async {
         let _drain = common::DrainFifoOnPanic(fifo.clone());
         let registry = registry_in(root.path());
-        let mut options = tokio::fs::OpenOptions::new();
-        options.read(true).write(true);
-        let mut handle = registry.open(&fifo, &options).await.unwrap();
+        let mut handle = common::open_fifo(&registry, &fifo).await;
 
         // Far more than a pipe holds: the writer parks on its second chunk.
         let payload = common::pattern(8 << 20);
@@ -311,11 +309,7 @@ fn async_temp_file_is_removed_on_purge() {
 
 #[test]
 fn session_dir_is_gone_once_the_registry_is_dropped_after_purge_waited_for_drops() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::multi_thread_runtime();
     let mut stale = Vec::new();
     for _ in 0..300 {
         let root = tempfile::tempdir().unwrap();
@@ -345,12 +339,8 @@ fn session_dir_is_gone_once_the_registry_is_dropped_after_purge_waited_for_drops
 fn disk_full_is_reported_and_the_bytes_that_fit_are_kept() {
     const LEN: usize = 256 << 10;
     let mountpoint = tempfile::tempdir().unwrap();
-    let mount = match common::TmpfsMount::mount(mountpoint.path(), "64k") {
-        Ok(mount) => mount,
-        Err(why) => {
-            println!("skipped: {why}");
-            return;
-        }
+    let Some(mount) = common::or_skip(common::TmpfsMount::mount(mountpoint.path(), "64k")) else {
+        return;
     };
     let root = tempfile::tempdir().unwrap();
     let path = mount.dir.join("full.bin");

@@ -4,42 +4,21 @@
 //! (`chattr +i`, refused even to root) does that. Where `chattr` is not
 //! available or the file system has no such flag, the test says it skipped.
 
+mod common;
+
 use std::io::Write;
-use std::path::Path;
-use std::process::Command;
 
-struct Immutable<'a>(&'a Path);
-
-impl<'a> Immutable<'a> {
-    fn set(dir: &'a Path) -> Option<Immutable<'a>> {
-        let ok = Command::new("chattr")
-            .arg("+i")
-            .arg(dir)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        ok.then_some(Immutable(dir))
-    }
-}
-
-impl Drop for Immutable<'_> {
-    fn drop(&mut self) {
-        let _ = Command::new("chattr").arg("-i").arg(self.0).status();
-    }
-}
+use common::{registry_in, Immutable};
 
 #[test]
 fn a_failed_keep_leaves_the_file_tracked_and_on_disk() {
     // On the disk under the crate, where chattr works (tmpfs has no +i).
     let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("root");
-    let registry = tempreg::ResourceRegistry::builder()
-        .root(root.path())
-        .build()
-        .expect("registry");
+    let registry = registry_in(root.path());
     let mut file = registry.temp_file().expect("temp file");
     file.write_all(b"precious").expect("write");
     let path = file.path().to_path_buf();
-    let Some(guard) = Immutable::set(root.path()) else {
+    let Ok(guard) = Immutable::set(root.path()) else {
         println!("skipped: `chattr +i` is not available on this file system");
         return;
     };

@@ -13,29 +13,38 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::sync::OnceLock;
 
 use common::{assert_empty_dir, describe, names_in, registry_in, run_child};
+use tempfile::TempDir;
 use tempreg::{PanicPolicy, ResourceRegistry};
 use tokio::io::AsyncWriteExt;
 
 const CHILD_TEST: &str = "child_process_entry";
 const CALLER_LOG: &[u8] = b"caller data written before the panic";
 
-fn stdout_of(output: &std::process::Output) -> String {
+/// Runs `scenario` in a child with a fresh root and auxiliary directory;
+/// returns them, the child's output and its description.
+fn run_scenario(scenario: &str) -> (TempDir, TempDir, Output, String) {
+    let root = tempfile::tempdir().unwrap();
+    let aux = tempfile::tempdir().unwrap();
+    let output = run_child(CHILD_TEST, scenario, root.path(), aux.path());
+    let shown = describe(&output);
+    (root, aux, output, shown)
+}
+
+fn stdout_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn stderr_of(output: &std::process::Output) -> String {
+fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[test]
 fn a_main_thread_panic_purges_and_removes_every_session() {
-    let root = tempfile::tempdir().unwrap();
-    let aux = tempfile::tempdir().unwrap();
-    let output = run_child(CHILD_TEST, "main-thread-panic", root.path(), aux.path());
-    let shown = describe(&output);
+    let (root, aux, output, shown) = run_scenario("main-thread-panic");
     assert_eq!(output.status.code(), Some(101), "{shown}");
     assert!(stderr_of(&output).contains("main thread boom"), "{shown}");
     assert!(
@@ -54,15 +63,7 @@ fn a_main_thread_panic_purges_and_removes_every_session() {
 #[test]
 fn without_the_hook_a_main_thread_panic_leaves_the_sessions_behind() {
     // The control for the test above: the same child, no hook installed.
-    let root = tempfile::tempdir().unwrap();
-    let aux = tempfile::tempdir().unwrap();
-    let output = run_child(
-        CHILD_TEST,
-        "main-thread-panic-no-hook",
-        root.path(),
-        aux.path(),
-    );
-    let shown = describe(&output);
+    let (root, _aux, output, shown) = run_scenario("main-thread-panic-no-hook");
     assert_eq!(output.status.code(), Some(101), "{shown}");
     let sessions = names_in(root.path());
     assert_eq!(sessions.len(), 2, "{sessions:?}\n{shown}");
@@ -73,10 +74,7 @@ fn without_the_hook_a_main_thread_panic_leaves_the_sessions_behind() {
 
 #[test]
 fn a_worker_thread_panic_leaves_live_files_alone() {
-    let root = tempfile::tempdir().unwrap();
-    let aux = tempfile::tempdir().unwrap();
-    let output = run_child(CHILD_TEST, "worker-thread-panic", root.path(), aux.path());
-    let shown = describe(&output);
+    let (root, _aux, output, shown) = run_scenario("worker-thread-panic");
     assert!(output.status.success(), "{shown}");
     assert!(stdout_of(&output).contains("child: alive"), "{shown}");
     assert!(stderr_of(&output).contains("worker boom"), "{shown}");
@@ -85,10 +83,7 @@ fn a_worker_thread_panic_leaves_live_files_alone() {
 
 #[test]
 fn a_panicking_tokio_task_does_not_purge() {
-    let root = tempfile::tempdir().unwrap();
-    let aux = tempfile::tempdir().unwrap();
-    let output = run_child(CHILD_TEST, "tokio-task-panic", root.path(), aux.path());
-    let shown = describe(&output);
+    let (root, _aux, output, shown) = run_scenario("tokio-task-panic");
     assert!(output.status.success(), "{shown}");
     assert!(stdout_of(&output).contains("child: alive"), "{shown}");
     assert!(stderr_of(&output).contains("task boom"), "{shown}");
@@ -97,10 +92,7 @@ fn a_panicking_tokio_task_does_not_purge() {
 
 #[test]
 fn policy_always_purges_on_a_worker_panic_but_keeps_the_session() {
-    let root = tempfile::tempdir().unwrap();
-    let aux = tempfile::tempdir().unwrap();
-    let output = run_child(CHILD_TEST, "always-policy", root.path(), aux.path());
-    let shown = describe(&output);
+    let (root, aux, output, shown) = run_scenario("always-policy");
     assert!(output.status.success(), "{shown}");
     assert!(
         stdout_of(&output).contains("child: purged, session kept"),
@@ -115,10 +107,7 @@ fn policy_always_purges_on_a_worker_panic_but_keeps_the_session() {
 
 #[test]
 fn the_previous_hook_still_runs_after_the_purge() {
-    let root = tempfile::tempdir().unwrap();
-    let aux = tempfile::tempdir().unwrap();
-    let output = run_child(CHILD_TEST, "previous-hook", root.path(), aux.path());
-    let shown = describe(&output);
+    let (root, _aux, output, shown) = run_scenario("previous-hook");
     assert!(output.status.success(), "{shown}");
     assert!(
         stderr_of(&output).contains("PREVIOUS HOOK RAN: watched file gone = true"),
@@ -129,10 +118,7 @@ fn the_previous_hook_still_runs_after_the_purge() {
 
 #[test]
 fn the_hook_does_not_keep_a_dropped_registry_alive() {
-    let root = tempfile::tempdir().unwrap();
-    let aux = tempfile::tempdir().unwrap();
-    let output = run_child(CHILD_TEST, "weak-registry", root.path(), aux.path());
-    let shown = describe(&output);
+    let (root, _aux, output, shown) = run_scenario("weak-registry");
     assert!(output.status.success(), "{shown}");
     assert!(stdout_of(&output).contains("child: alive"), "{shown}");
     assert_empty_dir(root.path());
@@ -176,10 +162,7 @@ extern "C" fn main_thread_scenarios() {
 }
 
 fn main_thread_panic(root: &Path, aux: &Path, install: bool) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::current_thread_runtime();
     for _ in 0..2 {
         let registry = registry_in(root);
         if install {
@@ -239,11 +222,7 @@ fn child_worker_thread_panic(root: &Path) {
 }
 
 fn child_tokio_task_panic(root: &Path) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::multi_thread_runtime();
     rt.block_on(async {
         let registry = registry_in(root);
         registry.install_panic_hook();
@@ -267,11 +246,7 @@ fn child_tokio_task_panic(root: &Path) {
 }
 
 fn child_always_policy(root: &Path, aux: &Path) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    common::block_on(async {
         let registry = registry_in(root);
         registry.install_panic_hook_with(PanicPolicy::Always);
         let file = registry.temp_file().unwrap();
@@ -302,7 +277,6 @@ fn child_always_policy(root: &Path, aux: &Path) {
         drop((file, dir, caller, again));
         drop(registry);
     });
-    drop(rt);
     println!("child: purged, session kept");
 }
 

@@ -1,18 +1,10 @@
 //! The async reserve: files made ahead of demand never outlive a purge or the
 //! registry, and a registry used lightly (or with the reserve off) has none.
 
-use std::path::Path;
+mod common;
 
+use common::{names_in, registry_in};
 use tokio::io::AsyncWriteExt;
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
 
 async fn make_and_drop(registry: &tempreg::ResourceRegistry, n: usize) {
     for _ in 0..n {
@@ -24,10 +16,7 @@ async fn make_and_drop(registry: &tempreg::ResourceRegistry, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purge_removes_the_reserve_and_nothing_appears_after_it() {
     let root = tempfile::tempdir().unwrap();
-    let registry = tempreg::ResourceRegistry::builder()
-        .root(root.path())
-        .build()
-        .unwrap();
+    let registry = registry_in(root.path());
     for round in 0..20 {
         make_and_drop(&registry, 40).await;
         let report = registry.purge_all().await;
@@ -35,7 +24,7 @@ async fn a_purge_removes_the_reserve_and_nothing_appears_after_it() {
         // Reserve files are not entries: the report counts none of them.
         assert_eq!(report.removed(), 0, "round {round}: {report}");
         assert_eq!(
-            names(registry.session_dir()),
+            names_in(registry.session_dir()),
             [tempreg::LOCK_NAME],
             "round {round}"
         );
@@ -51,20 +40,17 @@ async fn a_purge_removes_the_reserve_and_nothing_appears_after_it() {
         tokio::task::yield_now().await;
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-    assert!(!session.exists(), "left: {:?}", names(&session));
-    assert!(names(root.path()).is_empty());
+    assert!(!session.exists(), "left: {:?}", names_in(&session));
+    assert!(names_in(root.path()).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_light_user_and_a_disabled_reserve_see_only_their_own_files() {
     let root = tempfile::tempdir().unwrap();
-    let light = tempreg::ResourceRegistry::builder()
-        .root(root.path())
-        .build()
-        .unwrap();
+    let light = registry_in(root.path());
     let held: Vec<_> = futures_lite(&light, 10).await;
     assert_eq!(
-        names(light.session_dir()).len(),
+        names_in(light.session_dir()).len(),
         10 + 1,
         "no reserve before the warm-up"
     );
@@ -77,14 +63,14 @@ async fn a_light_user_and_a_disabled_reserve_see_only_their_own_files() {
         .unwrap();
     let held: Vec<_> = futures_lite(&off, 100).await;
     assert_eq!(
-        names(off.session_dir()).len(),
+        names_in(off.session_dir()).len(),
         100 + 1,
         "reserve off: only live files"
     );
     drop(held);
     let report = off.purge_all().await;
     assert!(report.is_clean());
-    assert_eq!(names(off.session_dir()), [tempreg::LOCK_NAME]);
+    assert_eq!(names_in(off.session_dir()), [tempreg::LOCK_NAME]);
 }
 
 async fn futures_lite(registry: &tempreg::ResourceRegistry, n: usize) -> Vec<tempreg::TrackedFile> {
@@ -99,10 +85,7 @@ async fn futures_lite(registry: &tempreg::ResourceRegistry, n: usize) -> Vec<tem
 async fn reserve_files_are_private_and_handed_out_as_live_entries() {
     use std::os::unix::fs::PermissionsExt;
     let root = tempfile::tempdir().unwrap();
-    let registry = tempreg::ResourceRegistry::builder()
-        .root(root.path())
-        .build()
-        .unwrap();
+    let registry = registry_in(root.path());
     let held = futures_lite(&registry, 64).await;
     assert_eq!(registry.len(), 64);
     for f in &held {
@@ -116,5 +99,5 @@ async fn reserve_files_are_private_and_handed_out_as_live_entries() {
     let report = registry.purge_all().await;
     assert_eq!(report.closed(), 64, "{report}");
     assert_eq!(report.removed(), 64, "{report}");
-    assert_eq!(names(registry.session_dir()), [tempreg::LOCK_NAME]);
+    assert_eq!(names_in(registry.session_dir()), [tempreg::LOCK_NAME]);
 }

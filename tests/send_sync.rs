@@ -79,11 +79,7 @@ fn registry_debug_names_the_session() {
 #[test]
 fn guards_move_across_threads() {
     let root = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::multi_thread_runtime();
     let registry = registry_in(root.path());
 
     // Created here, written and dropped on another thread.

@@ -9,20 +9,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::{
-    assert_root_empty, assert_session_holds, example_command, Dirs, Running, EXIT_TIMEOUT, SIGINT,
-    SIGTERM,
+    assert_root_empty, assert_session_holds, registry_in, start_example, Dirs, Running,
+    EXIT_TIMEOUT, SIGINT, SIGTERM,
 };
-use tempreg::{ResourceRegistry, Shutdown, ShutdownReason, StepOutcome, TaskOutcome};
+use tempreg::{Shutdown, ShutdownReason, StepOutcome, TaskOutcome};
 
 // ---------------------------------------------------------------------------
 // Child processes: examples/shutdown_service.rs
 // ---------------------------------------------------------------------------
 
 fn service(mode: &str, dirs: &Dirs) -> Running {
-    Running::start_ready(
-        example_command("shutdown_service", &[mode], dirs.root(), dirs.cwd()),
-        &format!("shutdown_service {mode}"),
-    )
+    start_example("shutdown_service", mode, dirs)
 }
 
 /// Signals a `normal` service and checks it died by that signal, cleanly,
@@ -34,7 +31,7 @@ fn normal_service_stops_on(signal: &str, number: i32) {
     // and the spool dir.
     assert_session_holds(dirs.root(), &[("partial-", 3), ("tmp", 3), ("spool-", 1)]);
 
-    child.signal(signal);
+    child.signal(number);
     child.expect_killed_by(number, EXIT_TIMEOUT);
 
     let stderr = child.stderr_text();
@@ -70,7 +67,7 @@ fn a_task_ignoring_the_token_is_aborted_at_the_grace_period() {
     let dirs = Dirs::new();
     let mut child = service("stubborn", &dirs);
     let sent = Instant::now();
-    child.signal("TERM");
+    child.signal(SIGTERM);
     child.expect_killed_by(SIGTERM, Duration::from_secs(3));
     let took = sent.elapsed();
 
@@ -97,7 +94,7 @@ fn a_task_ignoring_the_token_is_aborted_at_the_grace_period() {
 fn cleanup_steps_run_in_reverse_order_despite_an_error_and_a_panic() {
     let dirs = Dirs::new();
     let mut child = service("steps", &dirs);
-    child.signal("TERM");
+    child.signal(SIGTERM);
     child.expect_killed_by(SIGTERM, EXIT_TIMEOUT);
 
     let steps: Vec<String> = child
@@ -140,7 +137,7 @@ fn cleanup_steps_run_in_reverse_order_despite_an_error_and_a_panic() {
 
 /// A cleanup step hangs; a second signal forces the end at once, by that
 /// signal, with everything purged.
-fn second_signal_forces_the_end(first: &str, second: &str, second_number: i32) {
+fn second_signal_forces_the_end(first: i32, second: i32) {
     let dirs = Dirs::new();
     let mut child = service("hang", &dirs);
     child.signal(first);
@@ -154,19 +151,19 @@ fn second_signal_forces_the_end(first: &str, second: &str, second_number: i32) {
 
     let sent = Instant::now();
     child.signal(second);
-    child.expect_killed_by(second_number, Duration::from_secs(1));
+    child.expect_killed_by(second, Duration::from_secs(1));
     assert!(sent.elapsed() <= Duration::from_secs(1));
     assert_root_empty(dirs.root(), &child.describe());
 }
 
 #[test]
 fn a_second_sigint_ends_a_hung_shutdown_within_a_second() {
-    second_signal_forces_the_end("INT", "INT", SIGINT);
+    second_signal_forces_the_end(SIGINT, SIGINT);
 }
 
 #[test]
 fn the_second_signal_is_the_one_the_process_dies_by() {
-    second_signal_forces_the_end("TERM", "INT", SIGINT);
+    second_signal_forces_the_end(SIGTERM, SIGINT);
 }
 
 /// A shutdown begun by the program itself ends with a plain exit status.
@@ -199,9 +196,9 @@ fn a_second_signal_while_exit_removes_the_session_still_leaves_nothing() {
     // last long enough for the second signal to land in it.
     let dirs = Dirs::new();
     let mut child = service("crowded", &dirs);
-    child.signal("INT");
+    child.signal(SIGINT);
     child.wait_for_line("exiting", EXIT_TIMEOUT);
-    child.signal("INT");
+    child.signal(SIGINT);
     child.expect_killed_by(SIGINT, EXIT_TIMEOUT);
     assert_root_empty(dirs.root(), &"(killed during the removal)");
 }
@@ -218,13 +215,6 @@ fn record(order: &Order, what: &'static str) {
 
 fn recorded(order: &Order) -> Vec<&'static str> {
     order.lock().unwrap().clone()
-}
-
-fn registry_in(root: &std::path::Path) -> ResourceRegistry {
-    ResourceRegistry::builder()
-        .root(root)
-        .build()
-        .expect("registry")
 }
 
 #[test]

@@ -37,7 +37,7 @@ fn writer_is_stopped_without_losing_a_commit(signal: &str, number: i32) {
     assert_session_holds(dirs.root(), &[("spool-", 1), ("tmp", 1)]);
     child.wait_for_line("committed 50", Duration::from_secs(20));
 
-    child.signal(signal);
+    child.signal(number);
     child.expect_killed_by(number, EXIT_TIMEOUT);
     let acknowledged = last_committed(&child);
     assert!(acknowledged >= 50);

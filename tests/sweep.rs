@@ -4,6 +4,7 @@
 
 mod crash_support;
 
+use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crash_support::{
-    assert_empty, dead_hold_child, names_in, registry_in, scratch_root, snapshot, start_hold,
+    assert_empty_dir, dead_hold_child, names_in, registry_in, scratch_root, snapshot, start_hold,
 };
 use tempreg::{list_sessions, sweep_orphans, sweep_orphans_with, SweepOptions, LOCK_NAME};
 
@@ -26,11 +27,8 @@ fn forge_session(root: &Path, name: &str, pid: u32, data: &[u8]) -> std::path::P
     dir
 }
 
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .expect("a file name")
-        .to_string_lossy()
-        .into_owned()
+fn file_name(path: &Path) -> OsString {
+    path.file_name().expect("a file name").to_owned()
 }
 
 #[test]
@@ -109,7 +107,7 @@ fn a_stale_looking_session_whose_lock_is_held_is_left_alone() {
     let report = sweep_orphans(root.path()).expect("sweep");
     assert_eq!(report.removed().len(), 1, "{report}");
     assert_eq!(report.removed()[0].path(), stale);
-    assert_empty(root.path());
+    assert_empty_dir(root.path());
 }
 
 #[test]
@@ -138,7 +136,7 @@ fn a_forged_session_with_a_live_pid_but_a_free_lock_is_swept() {
     assert_eq!(report.files_freed(), 2);
     assert_eq!(report.bytes_freed(), 50);
     assert!(report.live().is_empty());
-    assert_empty(root.path());
+    assert_empty_dir(root.path());
 }
 
 #[test]

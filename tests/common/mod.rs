@@ -1,9 +1,16 @@
 //! Helpers shared by the integration tests: a registry in its own root,
-//! listings of what is left on disk, and child processes for the scenarios
+//! listings of what is left on disk, tokio runtimes, FIFOs, set-ups a machine
+//! may refuse (tmpfs, `chattr +i`), and child processes for the scenarios
 //! that end a process (panics, dropped privileges).
+//!
+//! `registry_in`, `names_in` and `assert_empty_dir` are those of
+//! `tests/support/files.rs`, included here by path.
 //!
 //! Each test binary uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
+
+#[path = "../support/files.rs"]
+mod files;
 
 use std::ffi::OsString;
 use std::io;
@@ -11,7 +18,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use tempreg::ResourceRegistry;
+use tempreg::{ResourceRegistry, TrackedFile};
+
+// Re-exported for the test binaries, each of which uses a subset.
+#[allow(unused_imports)]
+pub use files::{assert_empty_dir, names_in, registry_in};
 
 /// Names the scenario a re-executed test binary must run.
 pub const CHILD_ENV: &str = "TEMPREG_CHILD";
@@ -19,34 +30,6 @@ pub const CHILD_ENV: &str = "TEMPREG_CHILD";
 pub const ROOT_ENV: &str = "TEMPREG_CHILD_ROOT";
 /// A second directory for the child (victims, caller files).
 pub const AUX_ENV: &str = "TEMPREG_CHILD_AUX";
-
-/// A registry whose session directory lives in `root`.
-pub fn registry_in(root: &Path) -> ResourceRegistry {
-    ResourceRegistry::builder()
-        .root(root)
-        .build()
-        .unwrap_or_else(|e| panic!("cannot build a registry in {}: {e}", root.display()))
-}
-
-/// The names in `dir`, sorted.
-pub fn names_in(dir: &Path) -> Vec<OsString> {
-    let mut names: Vec<OsString> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|entry| entry.expect("read_dir entry").file_name())
-        .collect();
-    names.sort();
-    names
-}
-
-/// Asserts that `dir` exists and holds nothing.
-pub fn assert_empty_dir(dir: &Path) {
-    let names = names_in(dir);
-    assert!(
-        names.is_empty(),
-        "{} should be empty but holds {names:?}",
-        dir.display()
-    );
-}
 
 /// Asserts that the session directory holds only its lock file.
 pub fn assert_session_holds_only_lock(registry: &ResourceRegistry) {
@@ -156,15 +139,29 @@ pub fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }
 
+/// A current-thread tokio runtime with every driver enabled.
+pub fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("build a tokio runtime")
+}
+
+/// A multi-thread tokio runtime with two workers and every driver enabled.
+pub fn multi_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("build a multi-thread tokio runtime")
+}
+
 /// Runs `fut` on a fresh current-thread runtime, then shuts the runtime
 /// down. Clean-ups that guards started on the blocking pool (an async temp
 /// file's unlink) have all finished when this returns, and so has the last
 /// reference they held to the registry.
 pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("build a tokio runtime");
+    let rt = current_thread_runtime();
     let out = rt.block_on(fut);
     drop(rt);
     out
@@ -208,6 +205,14 @@ impl Drop for DrainFifoOnPanic {
     }
 }
 
+/// Opens the FIFO at `fifo` through `registry` for reading and writing, so
+/// that opening never blocks (and nobody reads what is written).
+pub async fn open_fifo(registry: &ResourceRegistry, fifo: &Path) -> TrackedFile {
+    let mut options = tokio::fs::OpenOptions::new();
+    options.read(true).write(true);
+    registry.open(fifo, &options).await.unwrap()
+}
+
 /// Reads a FIFO to its end on a new thread; the bytes arrive on the channel.
 pub fn read_fifo_to_end(path: &Path) -> std::sync::mpsc::Receiver<Vec<u8>> {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -231,6 +236,34 @@ pub async fn fifo_contents(rx: std::sync::mpsc::Receiver<Vec<u8>>) -> Vec<u8> {
         .expect("the FIFO reached its end: every writer closed it")
 }
 
+/// The value of a set-up the machine may refuse (no privilege, no tmpfs, no
+/// `chattr +i`), or `None` after printing `skipped: <why>`, for the test to
+/// return.
+pub fn or_skip<T>(setup: Result<T, String>) -> Option<T> {
+    match setup {
+        Ok(value) => Some(value),
+        Err(why) => {
+            println!("skipped: {why}");
+            None
+        }
+    }
+}
+
+/// Runs `cmd` (the `tool`); the error says why it failed, `<refused>
+/// refused: <its stderr>` if it ran, for a skip message.
+fn run_tool(cmd: &mut Command, tool: &str, refused: &str) -> Result<(), String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {tool}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{refused} refused: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
 /// A tmpfs mounted for one test; unmounted when dropped.
 pub struct TmpfsMount {
     pub dir: PathBuf,
@@ -240,17 +273,13 @@ impl TmpfsMount {
     /// Mounts a tmpfs of `size` (`mount -o size=`) on `dir`; the error says
     /// why it was refused (no privilege, no tmpfs), for a skip message.
     pub fn mount(dir: &Path, size: &str) -> Result<TmpfsMount, String> {
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "mount -t tmpfs refused: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
+        run_tool(
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(dir),
+            "mount",
+            "mount -t tmpfs",
+        )?;
         Ok(TmpfsMount {
             dir: dir.to_path_buf(),
         })
@@ -276,26 +305,17 @@ pub struct Immutable(PathBuf);
 impl Immutable {
     /// Sets the flag; the error says why it was refused, for a skip message.
     pub fn set(dir: &Path) -> Result<Immutable, String> {
-        let out = std::process::Command::new("chattr")
-            .arg("+i")
-            .arg(dir)
-            .output()
-            .map_err(|e| format!("cannot run chattr: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "chattr +i refused: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
+        run_tool(
+            Command::new("chattr").arg("+i").arg(dir),
+            "chattr",
+            "chattr +i",
+        )?;
         Ok(Immutable(dir.to_path_buf()))
     }
 }
 
 impl Drop for Immutable {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(&self.0)
-            .status();
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
     }
 }
