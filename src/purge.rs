@@ -384,20 +384,16 @@ fn close_handle_now(inner: &Inner, entry: Entry, sync_data: bool) -> Result<Outc
             true
         }
     };
-    let mut removed = false;
-    if let Some(named) = temp {
-        match clean_named(inner, entry.kind, named) {
-            Outcome::Removed => removed = true,
-            Outcome::Failed(f) if failure.is_none() => return Ok(Outcome::Failed(f)),
-            _ => {}
-        }
-    }
-    Ok(match failure {
-        Some(e) => Outcome::Failed(PurgeFailure::from_io(path.clone(), entry.kind, e)),
-        None if closed => Outcome::Closed { removed },
-        None if removed => Outcome::Removed,
-        None => Outcome::Gone,
-    })
+    let removal = temp
+        .as_ref()
+        .map(|named| clean_named(inner, entry.kind, named));
+    Ok(finish_handle(
+        path.clone(),
+        entry.kind,
+        closed,
+        failure,
+        removal,
+    ))
 }
 
 /// Flushes, optionally syncs, and closes a claimed handle; then unlinks it if
@@ -413,29 +409,30 @@ async fn close_handle(
     let mut failure = None;
     let file = slot.take(SlotState::Purged);
     let closed = file.is_some();
-    if let Some(mut file) = file {
-        if let Err(e) = file.flush().await {
-            failure = Some(crate::error::with_path(e, "flush", &path));
-        } else if sync_data {
-            if let Err(e) = file.sync_data().await {
-                failure = Some(crate::error::with_path(e, "sync", &path));
+    let std_file = match file {
+        Some(mut file) => {
+            if let Err(e) = file.flush().await {
+                failure = Some(crate::error::with_path(e, "flush", &path));
+            } else if sync_data {
+                if let Err(e) = file.sync_data().await {
+                    failure = Some(crate::error::with_path(e, "sync", &path));
+                }
             }
+            Some(file.into_std().await)
         }
-        // close(2) can block (NFS flushes on close): do it off the executor.
-        let std_file = file.into_std().await;
-        let cleanup_inner = Arc::clone(&inner);
-        let removal = tokio::task::spawn_blocking(move || {
-            drop(std_file);
-            temp.map(|named| clean_named(&cleanup_inner, kind, &named))
-        })
-        .await;
-        return finish_handle(path, kind, closed, failure, removal.unwrap_or(None));
-    }
-    let removal = match temp {
-        Some(named) => tokio::task::spawn_blocking(move || Some(clean_named(&inner, kind, &named)))
-            .await
-            .unwrap_or(None),
         None => None,
+    };
+    // close(2) can block (NFS flushes on close), and so can the unlink: both
+    // run off the executor.
+    let removal = if std_file.is_some() || temp.is_some() {
+        tokio::task::spawn_blocking(move || {
+            drop(std_file);
+            temp.map(|named| clean_named(&inner, kind, &named))
+        })
+        .await
+        .unwrap_or(None)
+    } else {
+        None
     };
     finish_handle(path, kind, closed, failure, removal)
 }
