@@ -50,7 +50,7 @@ impl TrackedFile {
             .await
             .map_err(|e| with_path(e, "open", path))?;
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        TrackedFile::track(inner, file, path, None)
+        TrackedFile::track(inner, EntryKind::OpenFile, file, path, None)
     }
 
     pub(crate) async fn create_temp(inner: &Arc<Inner>, name: NameSpec) -> io::Result<TrackedFile> {
@@ -58,7 +58,13 @@ impl TrackedFile {
             inner.check_open()?;
             if let Some(ready) = crate::reserve::Reserve::take(inner) {
                 let file = tokio::fs::File::from_std(ready.file);
-                return TrackedFile::track(inner, file, ready.path, Some(ready.named));
+                return TrackedFile::track(
+                    inner,
+                    EntryKind::AsyncTempFile,
+                    file,
+                    ready.path,
+                    Some(ready.named),
+                );
             }
         }
         let creator = Arc::clone(inner);
@@ -66,7 +72,13 @@ impl TrackedFile {
             tokio::task::spawn_blocking(move || name.create_raw_file(&creator))
                 .await
                 .map_err(io::Error::other)??;
-        TrackedFile::track(inner, tokio::fs::File::from_std(file), path, Some(named))
+        TrackedFile::track(
+            inner,
+            EntryKind::AsyncTempFile,
+            tokio::fs::File::from_std(file),
+            path,
+            Some(named),
+        )
     }
 
     pub(crate) async fn create_anonymous(inner: &Arc<Inner>) -> io::Result<TrackedFile> {
@@ -75,32 +87,18 @@ impl TrackedFile {
             .await
             .map_err(io::Error::other)??;
         let path = crate::anonymous::display_path(inner);
-        let slot = Slot::new(tokio::fs::File::from_std(file));
-        let entry = Entry {
-            kind: EntryKind::AnonymousFile,
-            created: std::time::Instant::now(),
-            res: Res::Handle {
-                slot: Arc::clone(&slot),
-                path: path.clone(),
-                temp: None,
-            },
-        };
-        let ticket = register(inner, entry)?;
-        Ok(TrackedFile { ticket, slot, path })
+        let file = tokio::fs::File::from_std(file);
+        TrackedFile::track(inner, EntryKind::AnonymousFile, file, path, None)
     }
 
     fn track(
         inner: &Arc<Inner>,
+        kind: EntryKind,
         file: tokio::fs::File,
         path: PathBuf,
         temp: Option<crate::entry::Named>,
     ) -> io::Result<TrackedFile> {
         let slot = Slot::new(file);
-        let kind = if temp.is_some() {
-            EntryKind::AsyncTempFile
-        } else {
-            EntryKind::OpenFile
-        };
         let entry = Entry {
             kind,
             created: std::time::Instant::now(),
