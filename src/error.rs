@@ -1,10 +1,15 @@
 //! Error values: `io::Error` with the path in the message and the kind kept.
 //!
-//! Every fallible call in this crate returns `std::io::Error`. Where the error
-//! comes from the operating system, its [`io::ErrorKind`] is kept as it was, and
-//! the message names the operation and the path, so that a log line is enough to
-//! find the file. Errors that are ours (a closed registry, a replaced file) carry
-//! a typed inner value that callers can recognise with [`is_closed_error`].
+//! Every fallible call in this crate returns `std::io::Error` (or an error
+//! that hands a guard back and converts into one). Where the error comes
+//! from the operating system, its [`io::ErrorKind`] is kept as it was, and
+//! the message names the operation and the path, so that a log line is
+//! enough to find the file. The message includes the OS's reason, so
+//! `source()` does not return it again (an error chain prints it once).
+//!
+//! The crate's own outcomes carry typed inner values, recognised by
+//! [`is_closed_error`] (a closed registry, or a guard a purge closed) and
+//! [`is_replaced_error`] (a name that no longer holds the file we made).
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -27,13 +32,18 @@ impl fmt::Display for PathError {
 
 impl StdError for PathError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        Some(&self.source)
+        // Our message already holds the wrapped error's; skip to its cause.
+        self.source.source()
     }
 }
 
 /// Wraps `err` so that its message names `op` and `path`; the kind is kept.
+/// Errors of ours that already name their path pass through unchanged.
 pub(crate) fn with_path(err: impl Into<io::Error>, op: &'static str, path: &Path) -> io::Error {
     let source = err.into();
+    if is_ours(&source) {
+        return source;
+    }
     io::Error::new(
         source.kind(),
         PathError {
@@ -42,6 +52,12 @@ pub(crate) fn with_path(err: impl Into<io::Error>, op: &'static str, path: &Path
             source,
         },
     )
+}
+
+fn is_ours(err: &io::Error) -> bool {
+    err.get_ref().is_some_and(|inner| {
+        inner.is::<RegistryClosed>() || inner.is::<Purged>() || inner.is::<Replaced>()
+    })
 }
 
 /// The error returned when a new entry is asked of a registry that was closed
@@ -79,7 +95,68 @@ impl fmt::Display for RegistryClosed {
 
 impl StdError for RegistryClosed {}
 
-/// True if `err` says that the registry was closed (see [`RegistryClosed`]).
+/// A guard whose entry a purge took: its handle is closed, its path gone.
+#[derive(Debug)]
+struct Purged {
+    op: &'static str,
+    path: PathBuf,
+}
+
+impl fmt::Display for Purged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} `{}`: it was closed and cleaned up by a tempreg purge",
+            self.op,
+            self.path.display()
+        )
+    }
+}
+
+impl StdError for Purged {}
+
+/// The error for a guard whose entry a purge already took.
+pub(crate) fn purged(kind: io::ErrorKind, op: &'static str, path: &Path) -> io::Error {
+    io::Error::new(
+        kind,
+        Purged {
+            op,
+            path: path.to_path_buf(),
+        },
+    )
+}
+
+/// A name that no longer holds the file we created.
+#[derive(Debug)]
+struct Replaced {
+    op: &'static str,
+    path: PathBuf,
+}
+
+impl fmt::Display for Replaced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} `{}`: it was replaced by another file or a symlink, so it was left alone",
+            self.op,
+            self.path.display()
+        )
+    }
+}
+
+impl StdError for Replaced {}
+
+/// The error for a name that no longer holds the file we created.
+pub(crate) fn replaced(op: &'static str, path: &Path) -> io::Error {
+    io::Error::other(Replaced {
+        op,
+        path: path.to_path_buf(),
+    })
+}
+
+/// True if `err` says that the registry was closed (see [`RegistryClosed`]),
+/// or that the guard it came from was closed by a purge: its handle's I/O,
+/// `keep` and `persist` fail this way once a purge took it.
 ///
 /// # Examples
 ///
@@ -92,23 +169,28 @@ impl StdError for RegistryClosed {}
 /// ```
 pub fn is_closed_error(err: &io::Error) -> bool {
     err.get_ref()
-        .is_some_and(|inner| inner.is::<RegistryClosed>())
+        .is_some_and(|inner| inner.is::<RegistryClosed>() || inner.is::<Purged>())
 }
 
-/// The error for a name that no longer points at the file we created.
-pub(crate) fn replaced(op: &'static str, path: &Path) -> io::Error {
-    with_path(
-        io::Error::other("it was replaced by another file or a symlink, so it was left alone"),
-        op,
-        path,
-    )
-}
-
-/// The error for a guard whose entry was already taken by a purge.
-pub(crate) fn purged(path: &Path) -> io::Error {
-    with_path(
-        io::Error::new(io::ErrorKind::NotFound, "it was already purged"),
-        "use",
-        path,
-    )
+/// True if `err` says that a name no longer held the file tempreg created
+/// (it was moved away and replaced, or turned into a symlink), so it was
+/// left alone: the crate's promise never to delete what it did not create,
+/// kept.
+///
+/// # Examples
+///
+/// ```
+/// let registry = tempreg::ResourceRegistry::new()?;
+/// let scratch = registry.temp_file()?;
+/// let path = scratch.path().to_path_buf();
+/// std::fs::remove_file(&path)?;
+/// std::fs::write(&path, b"someone else's")?;
+/// let err = scratch.close().unwrap_err();
+/// assert!(tempreg::is_replaced_error(&err));
+/// assert_eq!(std::fs::read(&path)?, b"someone else's");
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn is_replaced_error(err: &io::Error) -> bool {
+    err.get_ref().is_some_and(|inner| inner.is::<Replaced>())
 }

@@ -133,48 +133,39 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
+// Lowest first: every module imports only from those above it in this list.
 mod adapters;
-mod anonymous;
-mod dir;
-mod entry;
 mod error;
-mod exit;
-mod file;
-mod fsops;
-mod options;
-mod panic_hook;
-mod path;
+mod guard;
+mod process;
 mod purge;
-mod reaper;
 mod registry;
-mod reserve;
 mod session;
 mod shutdown;
-mod sweep;
-mod tracked;
+mod sys;
+mod tracking;
 
 pub use crate::adapters::{purge_on_cancel, purge_on_cancel_with};
 #[cfg(feature = "tokio-graceful-shutdown")]
 pub use crate::adapters::{PurgeError, PurgeSubsystem};
-pub use crate::anonymous::AnonymousFile;
-pub use crate::dir::TempDir;
-pub use crate::entry::{EntryInfo, EntryKind};
-pub use crate::error::{is_closed_error, RegistryClosed};
-pub use crate::file::{PersistError, TempFile};
-pub use crate::options::TempOptions;
-pub use crate::panic_hook::PanicPolicy;
-pub use crate::path::TempPath;
+pub use crate::error::{is_closed_error, is_replaced_error, RegistryClosed};
+pub use crate::guard::{
+    AnonymousFile, DirPersistError, PathPersistError, PersistError, TempDir, TempFile, TempOptions,
+    TempPath, TrackedFile,
+};
+pub use crate::process::panic_hook::PanicPolicy;
+pub use crate::process::signals::{cleanup_on_signals, SignalCleanup, CLEANUP_SIGNALS};
 pub use crate::purge::{PurgeFailure, PurgeFailureKind, PurgeOptions, PurgeReport};
 pub use crate::registry::{RegistryBuilder, ResourceRegistry};
-pub use crate::session::LOCK_NAME;
+pub use crate::session::{
+    list_sessions, sweep_orphans, sweep_orphans_with, SessionInfo, SessionState, SweepOptions,
+    SweepReport, LOCK_NAME,
+};
 pub use crate::shutdown::{
-    cleanup_on_signals, Shutdown, ShutdownBuilder, ShutdownReason, ShutdownReport, SignalCleanup,
-    StepOutcome, StepReport, TaskOutcome, TaskReport, CLEANUP_SIGNALS,
+    Shutdown, ShutdownBuilder, ShutdownReason, ShutdownReport, StepOutcome, StepReport,
+    TaskOutcome, TaskReport,
 };
-pub use crate::sweep::{
-    list_sessions, sweep_orphans, sweep_orphans_with, SessionInfo, SweepOptions, SweepReport,
-};
-pub use crate::tracked::TrackedFile;
+pub use crate::tracking::entry::{EntryInfo, EntryKind};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

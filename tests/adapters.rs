@@ -80,9 +80,11 @@ async fn purge_on_cancel_waits_for_the_token_then_cleans_everything() {
         .expect("purge task");
 
     assert!(report.is_clean(), "{report}");
-    // Temp file, temp dir and async temp file removed; both handles closed.
+    // Temp file, temp dir and async temp file removed; the temp file's fd
+    // and both async handles closed.
     assert_eq!(report.removed(), 3, "{report}");
-    assert_eq!(report.closed(), 2, "{report}");
+    assert_eq!(report.closed(), 3, "{report}");
+    assert!(scratch.is_purged());
     for path in &temp_paths {
         assert!(!present(path), "{} should be gone", path.display());
     }

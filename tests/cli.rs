@@ -183,7 +183,7 @@ fn keep_on_failure_keeps_the_session_and_no_sweep_takes_it() {
         std::fs::read(kept.join("x")).expect("kept file"),
         b"evidence\n"
     );
-    assert!(!kept.join(LOCK_NAME).exists());
+    assert!(kept.join(LOCK_NAME).is_file(), "kept in view");
 
     let sweep = run_sweep(root.path());
     assert_eq!(sweep.status.code(), Some(0));
@@ -193,7 +193,9 @@ fn keep_on_failure_keeps_the_session_and_no_sweep_takes_it() {
     );
     assert!(kept.join("x").is_file(), "the sweep took a kept session");
     let ls = run_ls_json(root.path());
-    assert_eq!(stdout(&ls).trim(), "[]");
+    let listed: serde_json::Value = serde_json::from_str(stdout(&ls).trim()).expect("json");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["state"], "kept", "{listed}");
 
     // A success is not kept.
     let ok = scratch_root();

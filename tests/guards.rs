@@ -263,7 +263,7 @@ fn keep_moves_each_guard_into_the_root_where_it_survives_the_registry() {
 
     let dir = registry.temp().prefix("kept-dir-").dir().unwrap();
     std::fs::write(dir.path().join("inside.txt"), b"dir contents").unwrap();
-    let kept_dir = dir.keep();
+    let kept_dir = dir.keep().unwrap();
     assert_eq!(kept_dir.parent(), Some(root.path()));
 
     assert_eq!(registry.len(), 0);
@@ -572,8 +572,10 @@ fn a_failed_keep_leaves_the_file_on_disk_and_tracked() {
     let tp_err = tp.keep().expect_err("the root takes no new names");
     let file_err = file.keep().expect_err("the root takes no new names");
     drop(lock);
-    assert_names_path(&tp_err, &tp_path);
-    assert_names_path(&file_err, &file_path);
+    assert_names_path(&tp_err.error, &tp_path);
+    assert_names_path(&file_err.error, &file_path);
+    assert_eq!(tp_err.path.path(), tp_path, "the guard comes back");
+    assert_eq!(file_err.file.path(), file_path, "the guard comes back");
     assert_eq!(
         std::fs::read(&tp_path).ok().as_deref(),
         Some(&b"path worth keeping"[..]),
@@ -587,12 +589,13 @@ fn a_failed_keep_leaves_the_file_on_disk_and_tracked() {
     assert_eq!(registry.len(), 2, "the files stay tracked");
     let report = registry.purge_all_blocking();
     assert_eq!(report.removed(), 2, "{report}");
+    drop((tp_err, file_err));
     drop(registry);
     assert_empty_dir(root.path());
 }
 
 #[test]
-fn a_failed_dir_keep_leaves_the_dir_and_its_session_in_place() {
+fn a_failed_dir_keep_hands_the_dir_back_still_tracked() {
     let root = tempfile::tempdir().unwrap();
     let registry = registry_in(root.path());
     let dir = registry.temp_dir().unwrap();
@@ -603,27 +606,29 @@ fn a_failed_dir_keep_leaves_the_dir_and_its_session_in_place() {
         return;
     };
 
-    let kept = dir.keep();
+    let err = dir.keep().expect_err("the root takes no new names");
     drop(lock);
-    assert_eq!(kept, path, "a failed move keeps the dir where it is");
-    assert_eq!(registry.len(), 0, "a kept dir is no longer tracked");
-    let report = registry.purge_all_blocking();
-    assert_eq!(report.removed(), 0, "{report}");
-    drop(registry);
-
-    // The final removal leaves the kept dir, and the session dir around it.
+    assert_names_path(&err.error, &path);
+    assert_eq!(err.dir.path(), path, "the dir comes back");
+    assert_eq!(registry.len(), 1, "and stays tracked");
     assert_eq!(
         std::fs::read(path.join("result.txt")).unwrap(),
         b"kept in place"
     );
+
+    // Once the root takes names again, the same guard keeps it.
+    let kept = err.dir.keep().expect("a retried keep");
+    assert_eq!(kept.parent(), Some(root.path()));
+    assert_eq!(registry.len(), 0, "a kept dir is no longer tracked");
+    drop(registry);
+    assert!(!session.exists());
     assert_eq!(
-        common::names_in(&session),
-        vec![path.file_name().unwrap().to_owned()],
-        "only the kept dir is left; the lock file is gone"
+        std::fs::read(kept.join("result.txt")).unwrap(),
+        b"kept in place"
     );
     assert_eq!(
         common::names_in(root.path()),
-        vec![session.file_name().unwrap().to_owned()]
+        vec![kept.file_name().unwrap().to_owned()]
     );
 }
 

@@ -364,6 +364,13 @@ fn disk_full_is_reported_and_the_bytes_that_fit_are_kept() {
                 let err = failure.io_error().expect("an Io failure has its error");
                 assert_eq!(err.kind(), io::ErrorKind::StorageFull, "{err}");
                 assert_names_path(failure, &path);
+                // A failed flush leaves the handle open and tracked, for the
+                // next purge (or the guard) to retry.
+                assert!(!handle.is_purged());
+                assert_eq!(registry.len(), 1);
+                let again = registry.purge_all().await;
+                assert!(again.is_clean(), "{again}");
+                assert_eq!(again.closed(), 1, "{again}");
             }
         }
         assert!(handle.is_purged());

@@ -32,14 +32,17 @@ fn a_failed_keep_leaves_the_file_tracked_and_on_disk() {
 
     let path_guard = registry.temp_file().expect("second").into_temp_path();
     let second = path_guard.to_path_buf();
-    assert!(path_guard.keep().is_err());
+    let path_err = path_guard.keep().expect_err("the same move fails");
     assert!(
         second.exists(),
         "a failed TempPath::keep keeps the file too"
     );
+    assert_eq!(path_err.path.path(), second, "and hands the guard back");
+    assert_eq!(registry.len(), 2, "both stay tracked");
 
     drop(guard);
     let report = registry.purge_all_blocking();
     assert_eq!(report.removed(), 2, "{report}");
     assert!(!path.exists() && !second.exists());
+    drop((err, path_err));
 }

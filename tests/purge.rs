@@ -21,7 +21,7 @@ fn purge_removes_temp_paths_and_closes_handles() {
     common::block_on(async {
         let registry = registry_in(root.path());
         let mut file_a = registry.temp_file().unwrap();
-        file_a.write_all(b"still readable after purge").unwrap();
+        file_a.write_all(b"gone once purged").unwrap();
         let file_b = registry.temp_file().unwrap();
         let path_only = registry.temp_file().unwrap().into_temp_path();
         let dir = registry.temp_dir().unwrap();
@@ -39,13 +39,13 @@ fn purge_removes_temp_paths_and_closes_handles() {
 
         // Two temp files, a temp path, a temp dir and the async temp file.
         assert_eq!(report.removed(), 5, "{report}");
-        // The async temp file and the caller's file.
-        assert_eq!(report.closed(), 2, "{report}");
+        // The two temp files' fds, the async temp file and the caller's file.
+        assert_eq!(report.closed(), 4, "{report}");
         assert_eq!(report.already_gone(), 0, "{report}");
         assert!(report.is_clean(), "{report}");
         let shown = report.to_string();
         assert!(shown.contains("removed 5"), "{shown}");
-        assert!(shown.contains("closed 2"), "{shown}");
+        assert!(shown.contains("closed 4"), "{shown}");
         assert!(shown.contains("clean"), "{shown}");
 
         for path in [
@@ -62,11 +62,19 @@ fn purge_removes_temp_paths_and_closes_handles() {
         assert!(caller.is_purged() && async_file.is_purged());
         assert_eq!(std::fs::read(&caller_path).unwrap(), b"kept data");
 
-        // A purged TempFile's fd stays open: its data is still readable.
-        file_a.seek(SeekFrom::Start(0)).unwrap();
+        // A purged TempFile's handle is closed too (its space is freed):
+        // I/O through the guard fails with a closed error, and through the
+        // raw file with the system's.
+        assert!(file_a.is_purged() && file_b.is_purged());
+        let err = file_a.seek(SeekFrom::Start(0)).unwrap_err();
+        assert!(tempreg::is_closed_error(&err), "{err}");
+        assert_names_path(&err, file_a.path());
         let mut back = String::new();
-        file_a.read_to_string(&mut back).unwrap();
-        assert_eq!(back, "still readable after purge");
+        let err = file_a.read_to_string(&mut back).unwrap_err();
+        assert!(tempreg::is_closed_error(&err), "{err}");
+        assert!(file_a.write_all(b"into nothing").is_err());
+        assert!(file_a.as_file().read_to_string(&mut back).is_err());
+        assert!(back.is_empty());
 
         drop((file_a, file_b, path_only, dir, async_file, caller));
         drop(registry);
@@ -162,10 +170,13 @@ async fn a_purged_temp_path_cannot_be_kept_or_persisted() {
 
     let tp_path = tp.to_path_buf();
     let err = tp.keep().unwrap_err();
-    assert_names_path(&err, &tp_path);
+    assert_names_path(&err.error, &tp_path);
+    assert!(tempreg::is_closed_error(&err.error), "{}", err.error);
+    drop(err);
     let dest = out.path().join("dest");
     let err = file.persist(&dest).unwrap_err();
     assert_names_path(&err.error, err.file.path());
+    assert!(tempreg::is_closed_error(&err.error), "{}", err.error);
     assert!(!dest.exists());
     drop(err);
     drop(registry);
@@ -355,6 +366,8 @@ fn paths_removed_by_someone_else_are_counted_as_already_gone() {
     let report = registry.purge_all_blocking();
     assert_eq!(report.already_gone(), 3, "{report}");
     assert_eq!(report.removed(), 0, "{report}");
+    assert_eq!(report.closed(), 1, "the temp file's fd: {report}");
+    assert!(file.is_purged());
     assert!(report.is_clean(), "{report}");
     assert!(report.to_string().contains("3 already gone"), "{report}");
     assert_eq!(registry.len(), 0);

@@ -362,7 +362,7 @@ fn list_sessions_tells_live_from_orphaned_and_removes_nothing() {
 }
 
 #[test]
-fn a_kept_session_dir_is_neither_listed_nor_swept() {
+fn a_kept_session_dir_is_listed_as_kept_and_never_swept() {
     let root = scratch_root();
     let registry = registry_in(root.path());
     fs::write(
@@ -373,14 +373,23 @@ fn a_kept_session_dir_is_neither_listed_nor_swept() {
     let kept = registry.keep_session_dir().expect("keep");
     drop(registry);
     assert!(kept.join("evidence.log").is_file());
-    assert!(!kept.join(LOCK_NAME).exists());
+    assert!(
+        kept.join(LOCK_NAME).is_file(),
+        "the lock file stays, marked kept, so the session stays in view"
+    );
 
     let report = sweep_orphans(root.path()).expect("sweep");
     assert!(
         report.removed().is_empty() && report.live().is_empty(),
         "{report}"
     );
-    assert!(list_sessions(root.path()).expect("list").is_empty());
+    assert_eq!(report.kept().len(), 1, "{report}");
+    let listed = list_sessions(root.path()).expect("list");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].path(), kept);
+    assert_eq!(listed[0].state(), tempreg::SessionState::Kept);
+    assert_eq!(listed[0].pid(), Some(std::process::id()));
+    assert_eq!((listed[0].files(), listed[0].bytes()), (1, 13));
     assert!(kept.join("evidence.log").is_file());
 }
 

@@ -184,9 +184,18 @@ impl World {
                 let live = self.models[i].state == State::Live;
                 let model = &mut self.models[i];
                 match self.guards[i].as_mut().expect("picked a held guard") {
-                    // The fd outlives a purge: writing through it is fine and
-                    // touches no path.
-                    Guard::File(f) => f.write_all(&bytes).expect("write to a temp file's fd"),
+                    // A purge revokes the fd: writing through it then fails
+                    // with a closed error, and touches no path.
+                    Guard::File(f) if live => {
+                        f.write_all(&bytes).expect("write to a temp file's fd")
+                    }
+                    Guard::File(f) => {
+                        let err = f
+                            .write_all(&bytes)
+                            .expect_err("a purged temp file takes no writes");
+                        assert!(tempreg::is_closed_error(&err), "{err}");
+                        return;
+                    }
                     // By path only while live: a purged path must stay gone.
                     Guard::Path(p) if live => {
                         let mut file = fs::OpenOptions::new()
@@ -245,6 +254,7 @@ impl World {
                     }
                     (Err(e), State::Purged) => {
                         assert_eq!(e.error.kind(), io::ErrorKind::NotFound, "{e}");
+                        assert!(tempreg::is_closed_error(&e.error), "{e}");
                         // Handed back unchanged: the test still holds it.
                         self.guards[i] = Some(Guard::File(e.into_file()));
                     }
@@ -258,23 +268,25 @@ impl World {
                 };
                 let live = self.models[i].state == State::Live;
                 let old = self.models[i].path.clone();
-                let kept: Option<PathBuf> = match self.guards[i].take().expect("picked a guard") {
-                    Guard::File(f) => match f.keep() {
-                        Ok((_file, path)) => Some(path),
-                        Err(e) => {
-                            assert!(!live, "keep of a live temp file failed: {e}");
-                            None
-                        }
-                    },
-                    Guard::Path(p) => match p.keep() {
-                        Ok(path) => Some(path),
-                        Err(e) => {
-                            assert!(!live, "keep of a live temp path failed: {e}");
-                            None
-                        }
-                    },
-                    // Infallible; a purged dir gives its old path back.
-                    Guard::Dir(d) => Some(d.keep()).filter(|_| live),
+                // A failed keep hands the guard back: only a purged entry
+                // fails here, with a closed error, and the test keeps it.
+                let kept: Result<PathBuf, (io::Error, Guard)> =
+                    match self.guards[i].take().expect("picked a guard") {
+                        Guard::File(f) => f
+                            .keep()
+                            .map(|(_file, path)| path)
+                            .map_err(|e| (e.error, Guard::File(e.file))),
+                        Guard::Path(p) => p.keep().map_err(|e| (e.error, Guard::Path(e.path))),
+                        Guard::Dir(d) => d.keep().map_err(|e| (e.error, Guard::Dir(e.dir))),
+                    };
+                let kept = match kept {
+                    Ok(path) => Some(path),
+                    Err((e, guard)) => {
+                        assert!(!live, "keep of a live entry failed: {e}");
+                        assert!(tempreg::is_closed_error(&e), "{e}");
+                        self.guards[i] = Some(guard);
+                        return;
+                    }
                 };
                 match kept {
                     Some(path) => {
@@ -294,15 +306,22 @@ impl World {
                         self.models[i].path = path;
                         self.models[i].state = State::Out;
                     }
-                    None => self.gone(i),
+                    None => unreachable!("a failed keep returned above"),
                 }
             }
             Op::PurgeBlocking => {
                 let live = self.count(State::Live);
+                // Each live temp file's fd is closed (revoked) as well.
+                let open_files = self
+                    .models
+                    .iter()
+                    .zip(&self.guards)
+                    .filter(|(m, g)| m.state == State::Live && matches!(g, Some(Guard::File(_))))
+                    .count();
                 let report = self.registry.purge_all_blocking();
                 assert!(report.is_clean(), "{report}");
                 assert_eq!(report.removed(), live, "{report}");
-                assert_eq!(report.closed(), 0, "{report}");
+                assert_eq!(report.closed(), open_files, "{report}");
                 assert_eq!(report.already_gone(), 0, "{report}");
                 for m in &mut self.models {
                     if m.state == State::Live {

@@ -197,7 +197,21 @@ fn sweep(root: &Path, dry_run: bool) -> io::Result<ExitCode> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    println!("{report}");
+    let verb = if report.is_dry_run() {
+        "would remove"
+    } else {
+        "removed"
+    };
+    println!(
+        "{verb} {} orphaned session(s) ({} file(s), {}); left {} live session(s) alone",
+        report.removed().len(),
+        report.files_freed(),
+        indicatif::HumanBytes(report.bytes_freed()),
+        report.live().len()
+    );
+    for (path, e) in report.failures() {
+        println!("  failed: `{}`: {e}", path.display());
+    }
     Ok(if report.is_clean() {
         ExitCode::SUCCESS
     } else {
@@ -215,7 +229,7 @@ fn ls(root: &Path, json: bool) -> io::Result<ExitCode> {
                 serde_json::json!({
                     "path": s.path().to_string_lossy(),
                     "pid": s.pid(),
-                    "state": if s.is_live() { "live" } else { "orphaned" },
+                    "state": s.state().to_string(),
                     "age_secs": s.age().map(|a| a.as_secs()),
                     "files": s.files(),
                     "bytes": s.bytes(),
@@ -234,7 +248,7 @@ fn ls(root: &Path, json: bool) -> io::Result<ExitCode> {
                 out,
                 "{:<8} {:<9} {:>8} {:>7} {:>10}  {}",
                 s.pid().map_or("?".to_string(), |p| p.to_string()),
-                if s.is_live() { "live" } else { "orphaned" },
+                s.state().to_string(),
                 s.age().map_or("?".to_string(), human_age),
                 s.files(),
                 s.bytes(),

@@ -31,8 +31,8 @@
 //!   finishing, panicking (the guard drops while unwinding) and aborting (the
 //!   future is dropped) are all seen.
 
+mod listener;
 mod report;
-mod signals;
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
@@ -44,6 +44,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -51,7 +52,6 @@ use tokio_util::task::TaskTracker;
 pub use self::report::{
     ShutdownReason, ShutdownReport, StepOutcome, StepReport, TaskOutcome, TaskReport,
 };
-pub use self::signals::{cleanup_on_signals, SignalCleanup, CLEANUP_SIGNALS};
 use crate::{PurgeOptions, ResourceRegistry};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -232,7 +232,7 @@ impl Default for ShutdownBuilder {
                 grace: Duration::from_secs(25),
                 cleanup_reserve: Duration::from_secs(5),
                 step_timeout: Duration::from_secs(5),
-                signals: vec![libc::SIGTERM, libc::SIGINT],
+                signals: vec![SIGTERM, SIGINT],
             },
         }
     }
@@ -265,12 +265,12 @@ impl ShutdownBuilder {
 
     /// Also listen for SIGHUP.
     pub fn sighup(self) -> Self {
-        self.signal(libc::SIGHUP)
+        self.signal(SIGHUP)
     }
 
     /// Also listen for SIGQUIT.
     pub fn sigquit(self) -> Self {
-        self.signal(libc::SIGQUIT)
+        self.signal(SIGQUIT)
     }
 
     /// Also listen for this signal (by number, e.g. `libc::SIGUSR1`).
@@ -361,7 +361,7 @@ impl Shutdown {
         if self.shared.listening.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        let result = signals::listen(&self.shared, &self.shared.config.signals);
+        let result = listener::listen(&self.shared, &self.shared.config.signals);
         if result.is_err() {
             self.shared.listening.store(false, Ordering::SeqCst);
         }

@@ -31,7 +31,7 @@ impl ShutdownReason {
 impl fmt::Display for ShutdownReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ShutdownReason::Signal(sig) => f.write_str(&super::signals::signal_name(*sig)),
+            ShutdownReason::Signal(sig) => f.write_str(&crate::process::signals::signal_name(*sig)),
             ShutdownReason::Requested => f.write_str("requested"),
         }
     }
@@ -227,7 +227,7 @@ impl ShutdownReport {
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().flush();
         if let ShutdownReason::Signal(sig) = self.reason {
-            super::signals::die_by(sig);
+            crate::process::signals::die_by(sig);
         }
         std::process::exit(self.exit_code())
     }

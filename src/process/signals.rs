@@ -1,5 +1,5 @@
-//! Signals: the async listener behind [`Shutdown::listen_for_signals`], the
-//! thread behind [`cleanup_on_signals`], and dying by a signal.
+//! Signals for sync programs: the thread behind [`cleanup_on_signals`], and
+//! dying by a signal (shared with [`Shutdown`](crate::Shutdown)).
 //!
 //! # Invariants
 //!
@@ -12,22 +12,16 @@
 //!   emulate_default_handler`, which restores the default action and raises
 //!   the signal again, so the parent sees "killed by SIGTERM" (128 + 15 in a
 //!   shell), as it would without us.
-//!
-//! [`Shutdown::listen_for_signals`]: crate::Shutdown::listen_for_signals
 
-use std::future::poll_fn;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::task::Poll;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::{Handle, Signals};
-use tokio::signal::unix::{signal, Signal, SignalKind};
 
-use super::{Shared, ShutdownReason};
-use crate::registry::Inner;
+use crate::registry::WeakRegistry;
 use crate::ResourceRegistry;
 
 /// A signal's name, as `SIGTERM`, or its number when unknown.
@@ -46,57 +40,11 @@ pub(crate) fn die_by(sig: i32) -> ! {
 
 /// Purges every registry for good (blocking, never waiting on a lock) and
 /// removes their session directories: the process is about to end.
-fn purge_for_exit(registries: &[ResourceRegistry]) {
+pub(crate) fn purge_for_exit(registries: &[ResourceRegistry]) {
     for registry in registries {
         let report = registry.purge_and_remove_session();
         tracing::warn!(%report, "tempreg forced purge");
     }
-}
-
-/// Installs tokio handlers for `signals` and spawns the listener task.
-pub(crate) fn listen(shared: &Arc<Shared>, signals: &[i32]) -> io::Result<()> {
-    let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-        io::Error::other("tempreg: listen_for_signals must be called within a tokio runtime")
-    })?;
-    let mut streams: Vec<(i32, Signal)> = Vec::with_capacity(signals.len());
-    {
-        let _enter = runtime.enter();
-        for &sig in signals {
-            let stream = signal(SignalKind::from_raw(sig)).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("tempreg: cannot listen for {}: {e}", signal_name(sig)),
-                )
-            })?;
-            streams.push((sig, stream));
-        }
-    }
-    let shared = Arc::clone(shared);
-    runtime.spawn(async move {
-        let first = next_signal(&mut streams).await;
-        tracing::info!(signal = %signal_name(first), "tempreg shutdown begun by signal");
-        shared.begin(ShutdownReason::Signal(first));
-        let second = next_signal(&mut streams).await;
-        tracing::warn!(
-            signal = %signal_name(second),
-            "second signal during shutdown: forcing the end"
-        );
-        purge_for_exit(&shared.registries());
-        die_by(second);
-    });
-    Ok(())
-}
-
-async fn next_signal(streams: &mut [(i32, Signal)]) -> i32 {
-    poll_fn(|cx| {
-        for (sig, stream) in streams.iter_mut() {
-            if let Poll::Ready(Some(())) = stream.poll_recv(cx) {
-                return Poll::Ready(*sig);
-            }
-        }
-        Poll::Pending
-    })
-    .await
 }
 
 /// Purges registries when SIGTERM, SIGINT, SIGHUP or SIGQUIT arrives, for
@@ -112,7 +60,7 @@ async fn next_signal(streams: &mut [(i32, Signal)]) -> i32 {
 pub struct SignalCleanup {
     handle: Handle,
     thread: Option<JoinHandle<()>>,
-    registries: Arc<Mutex<Vec<Weak<Inner>>>>,
+    registries: Arc<Mutex<Vec<WeakRegistry>>>,
     restore_default: &'static AtomicBool,
 }
 
@@ -189,8 +137,7 @@ pub fn cleanup_on_signals(registry: &ResourceRegistry) -> io::Result<SignalClean
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .iter()
-                    .filter_map(Weak::upgrade)
-                    .map(|inner| ResourceRegistry { inner })
+                    .filter_map(WeakRegistry::upgrade)
                     .collect();
                 purge_for_exit(&live);
                 die_by(sig);

@@ -6,7 +6,8 @@ use std::io;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
-use crate::registry::Ticket;
+use super::PathPersistError;
+use crate::tracking::core::Ticket;
 
 /// A temp file tracked by path only, holding no file descriptor.
 ///
@@ -17,30 +18,27 @@ use crate::registry::Ticket;
 /// # Security
 ///
 /// Removal checks that the name still holds the file we created (same
-/// device and inode, not a symlink) before unlinking it, relative to the
-/// session directory's fd. Without an open fd the inode is not pinned: if the
-/// file were removed and a new file happened to get the same inode number at
-/// the same name, the check would pass. Only a process of the same user (or
-/// root) can act inside the 0700 session directory at all.
+/// device and inode, and birth time where the file system records it; not a
+/// symlink) before unlinking it, relative to the session directory's fd.
+/// Without an open fd the inode is not pinned: on a file system that records
+/// no birth time, a file removed and replaced by a new one that happened to
+/// get the same inode number at the same name would pass the check. Only a
+/// process of the same user (or root) can act inside the 0700 session
+/// directory at all.
 ///
 /// # Resource leaking
 ///
-/// As for every guard: nothing runs on SIGKILL; see the crate docs.
+/// As for every guard: nothing runs on SIGKILL; see the crate docs. In a
+/// child forked without exec, dropping it does nothing: the file is the
+/// parent's.
 pub struct TempPath {
     ticket: Ticket,
     path: PathBuf,
-    /// Cleared when a failed `keep` leaves the entry tracked: Drop must then
-    /// leave the file to the next purge rather than delete it at once.
-    armed: bool,
 }
 
 impl TempPath {
     pub(crate) fn new(ticket: Ticket, path: PathBuf) -> TempPath {
-        TempPath {
-            ticket,
-            path,
-            armed: true,
-        }
+        TempPath { ticket, path }
     }
 
     /// The file's path.
@@ -52,10 +50,11 @@ impl TempPath {
     ///
     /// # Errors
     ///
-    /// If the file could not be removed (it stays tracked), or its name now
-    /// holds another file or a symlink (left alone).
+    /// If the file could not be removed (it stays tracked, for the next
+    /// purge or the registry's end), or its name now holds another file or a
+    /// symlink (left alone; [`is_replaced_error`](crate::is_replaced_error)).
     pub fn close(self) -> io::Result<()> {
-        self.ticket.close_named("remove", &self.path)
+        self.ticket.close("remove", &self.path)
     }
 
     /// Stops tracking the file and moves it out of the session directory into
@@ -65,14 +64,14 @@ impl TempPath {
     ///
     /// # Errors
     ///
-    /// If the move fails; the file then stays tracked (and is removed by the
-    /// next purge or when the registry ends).
-    pub fn keep(mut self) -> io::Result<PathBuf> {
-        let kept = self.ticket.move_out(&self.path);
-        if kept.is_err() {
-            self.armed = false;
+    /// If the move fails, the error holds this `TempPath`, still tracked:
+    /// retry, or drop it to remove the file. If a purge took the file
+    /// already, the error is a [closed](crate::is_closed_error) one.
+    pub fn keep(self) -> Result<PathBuf, PathPersistError> {
+        match self.ticket.keep(&self.path) {
+            Ok(kept) => Ok(kept),
+            Err(error) => Err(PathPersistError { error, path: self }),
         }
-        kept
     }
 
     pub(crate) fn ticket(&self) -> &Ticket {
@@ -82,9 +81,7 @@ impl TempPath {
 
 impl Drop for TempPath {
     fn drop(&mut self) {
-        if self.armed {
-            self.ticket.drop_named(&self.path);
-        }
+        self.ticket.close_quietly(&self.path);
     }
 }
 

@@ -3,14 +3,15 @@
 //! Making a file from async code takes a round trip to tokio's blocking pool
 //! (a thread wake-up each way), which costs more than the file itself. So
 //! once a registry has made [`WARMUP`] async temp files, it keeps some ready
-//! (32 by default, set with `RegistryBuilder::async_reserve`, 0 to turn it
-//! off): `temp_file_async` (with default naming) takes one without leaving
-//! the async thread, and a blocking task tops the reserve up in batches.
+//! (`RegistryBuilder::async_reserve`, 0 turns it off): `temp_file_async`
+//! (with default naming) takes one without leaving the async thread, and a
+//! blocking job tops the reserve up in batches.
 //!
 //! Reserve files are ordinary temp files of the session (0600, `O_EXCL`,
 //! identity recorded), just not handed out yet: they are not entries, a
-//! purge removes them without counting them, and the session's removal
-//! takes them like everything else.
+//! purge removes them (through the cleaner's [`remove_name`]) without
+//! counting them, and the session's removal takes them like everything
+//! else.
 //!
 //! # Invariants
 //!
@@ -23,12 +24,13 @@
 //!   with another lock.
 
 use std::fs::File;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::entry::Named;
-use crate::options::NameSpec;
-use crate::registry::Inner;
+use super::cleaner::remove_name;
+use super::core::{Core, WeakCore};
+use super::entry::{EntryKind, TrackedName};
+use super::naming::NameSpec;
+use crate::session::Session;
 
 /// How many async temp files a registry makes before it keeps a reserve, so
 /// that a registry used lightly never holds files nobody asked for.
@@ -37,16 +39,18 @@ pub(crate) const WARMUP: usize = 16;
 /// The default size of the reserve.
 pub(crate) const DEFAULT_SIZE: usize = 32;
 
+/// The largest reserve a builder accepts.
+pub(crate) const MAX_SIZE: usize = 1024;
+
 /// A file made ahead of demand.
 #[derive(Debug)]
 pub(crate) struct Ready {
     pub(crate) file: File,
-    pub(crate) path: PathBuf,
-    pub(crate) named: Named,
+    pub(crate) name: TrackedName,
 }
 
 #[derive(Debug, Default)]
-struct State {
+struct Stock {
     files: Vec<Ready>,
     refilling: bool,
     /// Async temp files asked for so far (up to `WARMUP`).
@@ -56,25 +60,15 @@ struct State {
 /// One per registry; empty until `WARMUP` async temp files were asked for.
 #[derive(Debug)]
 pub(crate) struct Reserve {
-    state: Mutex<State>,
+    stock: Mutex<Stock>,
     refilled: tokio::sync::Notify,
     /// Refill up to this many; 0 turns the reserve off.
     size: usize,
 }
 
-impl Reserve {
-    pub(crate) fn new(size: usize) -> Reserve {
-        Reserve {
-            state: Mutex::new(State::default()),
-            refilled: tokio::sync::Notify::new(),
-            size,
-        }
-    }
-}
-
 /// The refill job; if the runtime drops it unrun, it only clears the flag.
 struct Refill {
-    registry: Weak<Inner>,
+    core: WeakCore,
     reserve: Arc<Reserve>,
     ran: bool,
 }
@@ -82,23 +76,27 @@ struct Refill {
 impl Refill {
     fn run(mut self) {
         self.ran = true;
-        let made = match self.registry.upgrade() {
-            Some(inner) => {
+        let made = match self.core.upgrade() {
+            Some(core) => {
                 let want = self
                     .reserve
                     .size
                     .saturating_sub(self.reserve.lock().files.len());
                 let mut made = Vec::with_capacity(want);
                 for _ in 0..want {
-                    match NameSpec::default().create_raw_file(&inner) {
-                        Ok((file, path, named)) => made.push(Ready { file, path, named }),
+                    if core.table.is_closed() {
+                        break;
+                    }
+                    match NameSpec::default().create_file(&core.session) {
+                        Ok((file, name)) => made.push(Ready { file, name }),
                         Err(e) => {
                             tracing::debug!(error = %e, "tempreg reserve refill stopped");
                             break;
                         }
                     }
                 }
-                drop(inner);
+                // Let go before saying done (see the module docs).
+                drop(core);
                 made
             }
             None => Vec::new(),
@@ -116,43 +114,51 @@ impl Drop for Refill {
 }
 
 impl Reserve {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn new(size: usize) -> Reserve {
+        Reserve {
+            stock: Mutex::new(Stock::default()),
+            refilled: tokio::sync::Notify::new(),
+            size,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Stock> {
+        self.stock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn finish(&self, made: Vec<Ready>) {
         {
-            let mut state = self.lock();
-            state.files.extend(made);
-            state.refilling = false;
+            let mut stock = self.lock();
+            stock.files.extend(made);
+            stock.refilling = false;
         }
         self.refilled.notify_waiters();
     }
 
     /// Takes a ready file, and starts a refill when running low. `None`
     /// when none is ready (the caller makes one itself).
-    pub(crate) fn take(inner: &Arc<Inner>) -> Option<Ready> {
-        let reserve = &inner.reserve;
+    pub(crate) fn take(core: &Arc<Core>) -> Option<Ready> {
+        let reserve = &core.reserve;
         if reserve.size == 0 {
             return None;
         }
         let (ready, refill) = {
-            let mut state = reserve.lock();
-            if state.asked < WARMUP {
-                state.asked += 1;
+            let mut stock = reserve.lock();
+            if stock.asked < WARMUP {
+                stock.asked += 1;
                 return None;
             }
-            let ready = state.files.pop();
-            let low = state.files.len() < reserve.size.div_ceil(4);
-            let refill = low && !state.refilling && !inner.is_closed();
+            let ready = stock.files.pop();
+            let low = stock.files.len() < reserve.size.div_ceil(4);
+            let refill = low && !stock.refilling && !core.table.is_closed();
             if refill {
-                state.refilling = true;
+                stock.refilling = true;
             }
             (ready, refill)
         };
         if refill {
             let job = Refill {
-                registry: Arc::downgrade(inner),
+                core: WeakCore::new(core),
                 reserve: Arc::clone(reserve),
                 ran: false,
             };
@@ -170,15 +176,15 @@ impl Reserve {
     }
 
     /// Waits for a running refill, then takes every ready file.
-    pub(crate) async fn drain(&self) -> Vec<Ready> {
+    pub(crate) async fn take_all(&self) -> Vec<Ready> {
         loop {
             let notified = self.refilled.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             {
-                let mut state = self.lock();
-                if !state.refilling {
-                    return std::mem::take(&mut state.files);
+                let mut stock = self.lock();
+                if !stock.refilling {
+                    return std::mem::take(&mut stock.files);
                 }
             }
             notified.await;
@@ -186,16 +192,16 @@ impl Reserve {
     }
 
     /// Takes every ready file now (a refill running may add more later).
-    pub(crate) fn drain_now(&self) -> Vec<Ready> {
+    pub(crate) fn take_all_now(&self) -> Vec<Ready> {
         std::mem::take(&mut self.lock().files)
     }
 }
 
-/// Removes drained reserve files (identity-checked), closing their fds.
-pub(crate) fn discard(inner: &Inner, ready: Vec<Ready>) {
-    for Ready { file, path, named } in ready {
-        if let Err(e) = crate::fsops::remove_file_at(inner.session.dir(), &named.name, named.id) {
-            tracing::debug!(error = %e, path = %path.display(), "tempreg could not remove a reserve file");
+/// Removes taken reserve files (identity-checked), closing their fds.
+pub(crate) fn discard(session: &Session, ready: Vec<Ready>) {
+    for Ready { file, name } in ready {
+        if let Err(e) = remove_name(session, EntryKind::TempFile, &name, None) {
+            tracing::debug!(error = %e, name = ?name.name, "tempreg could not remove a reserve file");
         }
         drop(file);
     }

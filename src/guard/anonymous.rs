@@ -1,0 +1,198 @@
+//! [`AnonymousFile`]: a tracked file with no name, which the system frees
+//! however the process ends.
+//!
+//! Made with `O_TMPFILE` in the session directory where the system can
+//! (Linux). Elsewhere, or on a file system without it, a named temp file is
+//! made and its name removed at once through the identity-checked removal:
+//! it has a name for that moment, inside the session directory, which a
+//! sweep removes if the process dies in it.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::held::HeldFile;
+use crate::error::{replaced, with_path};
+use crate::session::Session;
+use crate::sys::{self, Removal};
+use crate::tracking::cleaner::remove_name;
+use crate::tracking::core::{Core, Ticket};
+use crate::tracking::entry::{Entry, EntryKind, Handle, ANONYMOUS};
+use crate::tracking::naming::NameSpec;
+
+/// Makes an unnamed file in the session directory (blocking).
+pub(crate) fn create(session: &Session) -> io::Result<File> {
+    if let Some(file) = sys::anonymous_file(session.dir())
+        .map_err(|e| with_path(e, "create anonymous file in", session.path()))?
+    {
+        return Ok(file);
+    }
+    let (file, name) = NameSpec::default().create_file(session)?;
+    let path = session.child(&name.name);
+    match remove_name(session, EntryKind::AnonymousFile, &name, None) {
+        Ok(Removal::Removed) => Ok(file),
+        Ok(Removal::Replaced) => Err(replaced("unlink", &path)),
+        Ok(Removal::Gone) => Err(with_path(io::ErrorKind::NotFound, "unlink", &path)),
+        Err(e) => Err(with_path(e, "unlink", &path)),
+    }
+}
+
+/// How anonymous entries are shown: the session directory and a marker.
+pub(crate) fn display_path(session: &Session) -> PathBuf {
+    session.child(ANONYMOUS.as_ref())
+}
+
+/// An unnamed temp file (see the module docs): `Read + Write + Seek`, freed by
+/// the system when closed, however the process ends. Tracked, so a purge
+/// closes it (revokes it, as for [`TempFile`](crate::TempFile)); afterwards
+/// its I/O fails with a [closed](crate::is_closed_error) error.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::{Read, Seek, SeekFrom, Write};
+///
+/// let registry = tempreg::ResourceRegistry::new()?;
+/// let mut scratch = registry.anonymous_file()?;
+/// scratch.write_all(b"spill")?;
+/// scratch.seek(SeekFrom::Start(0))?;
+/// let mut back = String::new();
+/// scratch.read_to_string(&mut back)?;
+/// assert_eq!(back, "spill");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct AnonymousFile {
+    // Field order: the entry leaves the table before the file is closed.
+    entry: Untracks,
+    file: HeldFile,
+}
+
+/// The entry of an anonymous file: there is no name to clean, so dropping
+/// the guard only takes it out of the table.
+struct Untracks(Ticket);
+
+impl Drop for Untracks {
+    fn drop(&mut self) {
+        self.0.settle(|_| ((), false));
+    }
+}
+
+impl AnonymousFile {
+    pub(crate) fn create(core: &Arc<Core>) -> io::Result<AnonymousFile> {
+        core.check_open()?;
+        let (file, handle) = HeldFile::new(create(&core.session)?);
+        let entry = Entry::new(EntryKind::AnonymousFile, None, Handle::Sync(handle));
+        let ticket = core.track(entry)?;
+        Ok(AnonymousFile {
+            entry: Untracks(ticket),
+            file,
+        })
+    }
+
+    fn usable(&self) -> io::Result<&File> {
+        self.file.usable(&display_path(self.entry.0.session()))
+    }
+
+    /// True once a purge has closed it.
+    pub fn is_purged(&self) -> bool {
+        self.file.is_revoked()
+    }
+
+    /// The open file.
+    pub fn as_file(&self) -> &File {
+        self.file.get()
+    }
+
+    /// The open file, mutably.
+    pub fn as_file_mut(&mut self) -> &mut File {
+        self.file.get_mut()
+    }
+
+    /// Stops tracking it and returns the file (a purge no longer closes it).
+    pub fn into_file(self) -> File {
+        let AnonymousFile { entry, file } = self;
+        drop(entry);
+        file.into_file()
+    }
+
+    /// A second handle to the same file (untracked: a purge closes only this
+    /// guard's).
+    ///
+    /// # Errors
+    ///
+    /// As `File::try_clone`, or if it was purged.
+    pub fn try_clone(&self) -> io::Result<File> {
+        self.usable()?.try_clone()
+    }
+
+    /// Sets the file's length.
+    ///
+    /// # Errors
+    ///
+    /// As `File::set_len`, or if it was purged.
+    pub fn set_len(&self, len: u64) -> io::Result<()> {
+        self.usable()?.set_len(len)
+    }
+
+    /// The file's metadata.
+    ///
+    /// # Errors
+    ///
+    /// As `File::metadata`, or if it was purged.
+    pub fn metadata(&self) -> io::Result<std::fs::Metadata> {
+        self.usable()?.metadata()
+    }
+
+    /// Flushes data and metadata to stable storage.
+    ///
+    /// # Errors
+    ///
+    /// As `File::sync_all`, or if it was purged.
+    pub fn sync_all(&self) -> io::Result<()> {
+        self.usable()?.sync_all()
+    }
+}
+
+impl fmt::Debug for AnonymousFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AnonymousFile")
+            .field("purged", &self.is_purged())
+            .finish()
+    }
+}
+
+impl AsFd for AnonymousFile {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.get().as_fd()
+    }
+}
+
+impl AsRawFd for AnonymousFile {
+    fn as_raw_fd(&self) -> RawFd {
+        self.file.get().as_raw_fd()
+    }
+}
+
+impl Read for AnonymousFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.usable()?.read(buf)
+    }
+}
+
+impl Write for AnonymousFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.usable()?.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.usable()?.flush()
+    }
+}
+
+impl Seek for AnonymousFile {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.usable()?.seek(pos)
+    }
+}

@@ -1,0 +1,84 @@
+//! [`HeldFile`]: a sync guard's own file, and the purge's hold on it.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::purged;
+use crate::tracking::sync_handle::SyncHandle;
+
+/// The file of a [`TempFile`](crate::TempFile) or
+/// [`AnonymousFile`](crate::AnonymousFile): owned by the guard, revocable by
+/// a purge through the [`SyncHandle`] its entry holds.
+#[derive(Debug)]
+pub(crate) struct HeldFile {
+    /// Present until the guard lets go of it (drop, `into_file`).
+    file: Option<File>,
+    handle: Arc<SyncHandle>,
+}
+
+impl HeldFile {
+    /// Holds `file`; the handle goes into the guard's entry.
+    pub(crate) fn new(file: File) -> (HeldFile, Arc<SyncHandle>) {
+        let handle = SyncHandle::new(&file);
+        let held = HeldFile {
+            file: Some(file),
+            handle: Arc::clone(&handle),
+        };
+        (held, handle)
+    }
+
+    /// The file, whatever its state (after a purge, every read and write
+    /// through it fails).
+    pub(crate) fn get(&self) -> &File {
+        self.file
+            .as_ref()
+            .expect("a held file is present until it is let go")
+    }
+
+    pub(crate) fn get_mut(&mut self) -> &mut File {
+        self.file
+            .as_mut()
+            .expect("a held file is present until it is let go")
+    }
+
+    /// The file for I/O through the guard, or the closed error (see
+    /// [`is_closed_error`](crate::is_closed_error)) once a purge revoked it.
+    pub(crate) fn usable(&self, path: &Path) -> io::Result<&File> {
+        if self.handle.is_revoked() {
+            Err(purged(io::ErrorKind::Other, "use", path))
+        } else {
+            Ok(self.get())
+        }
+    }
+
+    pub(crate) fn usable_mut(&mut self, path: &Path) -> io::Result<&mut File> {
+        if self.handle.is_revoked() {
+            Err(purged(io::ErrorKind::Other, "use", path))
+        } else {
+            Ok(self.get_mut())
+        }
+    }
+
+    pub(crate) fn is_revoked(&self) -> bool {
+        self.handle.is_revoked()
+    }
+
+    /// Stops tracking the file and hands it over (waiting for a purge that is
+    /// revoking it this moment).
+    pub(crate) fn into_file(mut self) -> File {
+        self.handle.detach();
+        self.file
+            .take()
+            .expect("a held file is present until it is let go")
+    }
+}
+
+impl Drop for HeldFile {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            self.handle.release(file);
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Session directories: this process's own ([`Session`]), their on-disk
+//! [`format`], their [`lock`], and the [`sweep`] of dead processes' ones.
+//!
+//! A registry lives in `<root>/<prefix>-<pid>-<random>/`, mode 0700, with a
+//! lock file held for the registry's whole life (see [`format`]).
+//!
+//! # Invariants
+//!
+//! - A directory with a final session name always has its lock file, locked
+//!   by a live owner or by nobody. It is made under a hidden `-init-` name,
+//!   its lock is made locked, and only then is it renamed into place
+//!   (refusing to replace), so a sweeper never sees a final-named session
+//!   between its `mkdir` and its lock.
+//! - The lock file is removed only after everything else in the directory
+//!   is gone, while the lock is still held. A removal that fails part-way
+//!   (a file system mounted inside, an immutable file) leaves the lock file,
+//!   so that once this process ends the directory is an orphan that `ls`
+//!   shows and a sweep retries.
+//! - Only the process that made a session removes it: a child forked
+//!   without exec (another fork generation) leaves it alone.
+//! - Removal runs at most once; a second caller (a forced exit racing an
+//!   orderly one) waits for the first on `removal_done`. The mutex is held
+//!   only to read or set the state, never during the I/O.
+
+pub(crate) mod format;
+pub(crate) mod lock;
+mod sweep;
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+pub use self::format::LOCK_NAME;
+use self::format::{LockNote, SessionName};
+use self::lock::SessionLock;
+pub use self::sweep::{
+    list_sessions, sweep_orphans, sweep_orphans_with, SessionInfo, SessionState, SweepOptions,
+    SweepReport,
+};
+use crate::error::{replaced, with_path};
+use crate::sys::{self, FileId, Removal};
+
+/// Where a session's removal stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Removing {
+    No,
+    InProgress,
+    /// Removed, or given up (kept): never again.
+    Done,
+}
+
+/// One registry's private directory and the lock that says it is alive.
+#[derive(Debug)]
+pub(crate) struct Session {
+    root: PathBuf,
+    root_dir: sys::Dir,
+    path: PathBuf,
+    name: OsString,
+    dir: sys::Dir,
+    id: FileId,
+    /// Held for the session's whole life; dropping it releases the lock.
+    lock: SessionLock,
+    removal: Mutex<Removing>,
+    removal_done: Condvar,
+    /// The fork generation that made the session (see [`sys::fork_generation`]).
+    generation: u32,
+}
+
+/// The identities of this process's live session directories. A sweep in
+/// this process skips them without opening their lock files: on file
+/// systems where `flock` is emulated with POSIX locks (NFS), closing any fd
+/// of ours to a lock file would drop our own lock on it.
+static OWN_SESSIONS: Mutex<Vec<(FileId, OsString)>> = Mutex::new(Vec::new());
+
+fn own_sessions() -> MutexGuard<'static, Vec<(FileId, OsString)>> {
+    OWN_SESSIONS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// True if the directory `name` with identity `id` is the session directory
+/// of a live registry of this process. The name (which holds a random part)
+/// is compared too, so a reused inode number cannot pass for ours.
+pub(crate) fn is_own_session(id: &FileId, name: &OsStr) -> bool {
+    own_sessions()
+        .iter()
+        .any(|(own, own_name)| own.matches(id) && own_name == name)
+}
+
+/// Makes a new name in `dir` (at `dir_path`): `prefix`, `rand` random
+/// characters, `suffix`, retried on a clash. `make` creates what the name
+/// holds, and must fail with `AlreadyExists` on a clash.
+pub(crate) fn make_name<R>(
+    dir: &sys::Dir,
+    dir_path: &Path,
+    prefix: &OsStr,
+    suffix: &OsStr,
+    rand: usize,
+    mut make: impl FnMut(&sys::Dir, &OsStr) -> io::Result<R>,
+) -> io::Result<(R, OsString)> {
+    let made = tempfile::Builder::new()
+        .prefix(prefix)
+        .suffix(suffix)
+        .rand_bytes(rand)
+        .make_in(dir_path, |path| {
+            make(dir, path.file_name().unwrap_or_default())
+        })?;
+    let (made, path) = made.into_parts();
+    // Our own, identity-checked removal replaces tempfile's.
+    let path = path.keep().map_err(|e| e.error)?;
+    let name = path.file_name().unwrap_or_default().to_os_string();
+    Ok((made, name))
+}
+
+impl Session {
+    /// Makes and locks a new session directory under `root`.
+    pub(crate) fn create(root: &Path, prefix: &str) -> io::Result<Session> {
+        format::check_prefix(prefix)?;
+        sys::watch_forks();
+        let root = std::path::absolute(root).map_err(|e| with_path(e, "resolve root", root))?;
+        let root_dir = sys::Dir::open(&root).map_err(|e| with_path(e, "open root", &root))?;
+        let pid = std::process::id();
+
+        let (id, init_name) = make_name(
+            &root_dir,
+            &root,
+            OsStr::new(&format::init_prefix(prefix, pid)),
+            OsStr::new(""),
+            format::RANDOM_LEN,
+            sys::create_dir,
+        )
+        .map_err(|e| with_path(e, "create session directory in", &root))?;
+        let init_path = root.join(&init_name);
+        let undo = scopeguard::guard((), |()| {
+            let _ = sys::remove_dir(&root_dir, &init_name, &id);
+        });
+        let dir = root_dir
+            .open_child(&init_name)
+            .map_err(|e| with_path(e, "open session directory", &init_path))?;
+        if !id.matches(&dir.id().map_err(|e| with_path(e, "stat", &init_path))?) {
+            return Err(replaced("open session directory", &init_path));
+        }
+        let lock = SessionLock::create(&dir, LockNote { pid, kept: false })
+            .map_err(|e| with_path(e, "create lock file", &init_path.join(LOCK_NAME)))?;
+        let ((), name) = make_name(
+            &root_dir,
+            &root,
+            OsStr::new(&format::final_prefix(prefix, pid)),
+            OsStr::new(""),
+            format::RANDOM_LEN,
+            |root_dir, name| sys::rename_in(root_dir, &init_name, name),
+        )
+        .map_err(|e| with_path(e, "name session directory in", &root))?;
+        scopeguard::ScopeGuard::into_inner(undo);
+        let path = root.join(&name);
+        debug_assert!(SessionName::parse(&name).is_some_and(|n| !n.init && n.pid == pid));
+        own_sessions().push((id, name.clone()));
+        tracing::debug!(session = %path.display(), "tempreg session created");
+        Ok(Session {
+            root,
+            root_dir,
+            path,
+            name,
+            dir,
+            id,
+            lock,
+            removal: Mutex::new(Removing::No),
+            removal_done: Condvar::new(),
+            generation: sys::fork_generation(),
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn dir(&self) -> &sys::Dir {
+        &self.dir
+    }
+
+    /// The full path of the entry `name` inside the session.
+    pub(crate) fn child(&self, name: &OsStr) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// True in the process that made the session (not in a forked child).
+    pub(crate) fn is_creator(&self) -> bool {
+        self.generation == sys::fork_generation()
+    }
+
+    /// Makes a new name in the session; see [`make_name`].
+    pub(crate) fn make_name<R>(
+        &self,
+        prefix: &OsStr,
+        suffix: &OsStr,
+        rand: usize,
+        make: impl FnMut(&sys::Dir, &OsStr) -> io::Result<R>,
+    ) -> io::Result<(R, OsString)> {
+        make_name(&self.dir, &self.path, prefix, suffix, rand, make)
+            .map_err(|e| with_path(e, "create temp entry in", &self.path))
+    }
+
+    /// Moves the entry `name` (identity `id`) out of the session into the
+    /// root, where no clean-up of ours touches it: under the same name if it
+    /// is free there, else that name plus `-` and six random characters.
+    pub(crate) fn move_out(&self, name: &OsStr, id: &FileId) -> io::Result<PathBuf> {
+        let from = self.child(name);
+        let mut prefix = name.to_os_string();
+        prefix.push("-");
+        let attempts = [(name, 0), (prefix.as_os_str(), 6)];
+        for (i, (prefix, rand)) in attempts.into_iter().enumerate() {
+            let moved = make_name(
+                &self.root_dir,
+                &self.root,
+                prefix,
+                OsStr::new(""),
+                rand,
+                |root, to| {
+                    let target = sys::Target::In(root, to);
+                    match sys::move_file(&self.dir, name, id, target, true)? {
+                        Removal::Removed => Ok(()),
+                        Removal::Gone => Err(io::Error::new(
+                            io::ErrorKind::NotFound,
+                            "it is no longer in the session directory",
+                        )),
+                        Removal::Replaced => Err(replaced("keep", &from)),
+                    }
+                },
+            );
+            match moved {
+                Ok(((), to)) => return Ok(self.root.join(to)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && i == 0 => continue,
+                Err(e) if crate::error::is_replaced_error(&e) => return Err(e),
+                Err(e) => return Err(with_path(e, "keep (move into the root)", &from)),
+            }
+        }
+        Err(with_path(
+            io::Error::from(io::ErrorKind::AlreadyExists),
+            "keep (move into the root)",
+            &from,
+        ))
+    }
+
+    /// A copy of the lock for a child process (see
+    /// `ResourceRegistry::spawn_in_session`).
+    pub(crate) fn inheritable_lock(&self) -> io::Result<OwnedFd> {
+        self.lock
+            .inheritable_copy()
+            .map_err(|e| with_path(e, "copy the lock of", &self.path))
+    }
+
+    /// Gives the directory up to be inspected: it will not be removed, and
+    /// its lock note says `kept`, so no sweep removes it either.
+    pub(crate) fn keep(&self) -> io::Result<()> {
+        let pid = std::process::id();
+        self.lock
+            .rewrite(LockNote { pid, kept: true })
+            .map_err(|e| with_path(e, "mark kept", &self.path.join(LOCK_NAME)))?;
+        *self.removal.lock().unwrap_or_else(|p| p.into_inner()) = Removing::Done;
+        Ok(())
+    }
+
+    /// Removes the session directory and everything in it. Runs at most
+    /// once, and only in the process that made it; a later call waits for a
+    /// removal in progress on another thread, then returns `Ok(())`.
+    ///
+    /// Used when the registry and all its guards are gone, and by the
+    /// process-wide clean-ups when the process is ending. The lock is held
+    /// throughout, so no sweeper acts on the directory meanwhile.
+    pub(crate) fn remove(&self) -> io::Result<()> {
+        if !self.is_creator() {
+            return Ok(());
+        }
+        {
+            let mut state = self.removal.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                match *state {
+                    Removing::No => break,
+                    Removing::Done => return Ok(()),
+                    Removing::InProgress => {
+                        state = self
+                            .removal_done
+                            .wait(state)
+                            .unwrap_or_else(|p| p.into_inner());
+                    }
+                }
+            }
+            *state = Removing::InProgress;
+        }
+        let result = self.remove_now();
+        *self.removal.lock().unwrap_or_else(|p| p.into_inner()) = Removing::Done;
+        self.removal_done.notify_all();
+        result
+    }
+
+    fn remove_now(&self) -> io::Result<()> {
+        let is_lock = |name: &OsStr| name == OsStr::new(LOCK_NAME);
+        // On failure the lock file stays: see the module docs.
+        sys::clear_dir(&self.dir, &is_lock)
+            .map_err(|e| with_path(e, "clear session directory", &self.path))?;
+        lock::remove(&self.dir)
+            .map_err(|e| with_path(e, "remove lock file", &self.path.join(LOCK_NAME)))?;
+        match sys::remove_dir(&self.root_dir, &self.name, &self.id) {
+            Ok(Removal::Removed | Removal::Gone) => {
+                tracing::debug!(session = %self.path.display(), "tempreg session removed");
+                Ok(())
+            }
+            Ok(Removal::Replaced) => Err(replaced("remove session directory", &self.path)),
+            Err(e) => Err(with_path(e, "remove session directory", &self.path)),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Err(e) = self.remove() {
+            tracing::warn!(error = %e, "tempreg could not remove its session directory");
+        }
+        own_sessions().retain(|(id, name)| !(id.matches(&self.id) && *name == self.name));
+    }
+}

@@ -1,0 +1,75 @@
+//! The platform layer: every system call the crate makes goes through here,
+//! and this is the only code that names `rustix`, `libc` or `windows-sys`.
+//!
+//! Everything above calls a short list of verbs and never sees a `cfg`:
+//!
+//! | verb | what it guarantees |
+//! |---|---|
+//! | [`Dir::open`], [`Dir::open_child`] | a handle on a directory; a child is opened without following a symlink |
+//! | [`create_file`], [`create_dir`] | a new name (`O_EXCL`, mode 0600 / 0700) and the identity of what was made, from one call |
+//! | [`remove_file`], [`remove_dir`] | **every deletion the crate makes**: the name is removed only if it still holds the identity recorded at creation; a tree is removed without following symlinks and without crossing into another mount |
+//! | [`clear_dir`] | the contents of a directory we hold open, with the same rules |
+//! | [`move_file`] | an identity-checked rename, optionally refusing to replace |
+//! | [`list`], [`Listing`], [`measure`] | names in a directory; one listing that judges many identities; files and bytes in a tree |
+//! | [`create_lock`], [`probe_lock`] | a session's lock file, made locked; another's judged without blocking |
+//! | [`sync_data`] | data on stable storage |
+//! | [`anonymous_file`] | a file with no name, where the system can make one |
+//! | [`revoke`] | the open file behind a handle we do not own swapped for a dead one |
+//! | [`is_main_thread`], [`watch_forks`], [`fork_generation`] | which thread and which process we are in |
+//! | [`at_exit`] | a function run by `exit` |
+//!
+//! An identity is `(st_dev, st_ino)` on Unix, with the birth time where the
+//! file system records it (Linux `statx`), so that an inode number reused by
+//! a new file after ours was removed does not pass for ours.
+//!
+//! # What the identity check cannot see
+//!
+//! On Unix there is no call that means "unlink this name only if it is inode
+//! X": between the check and the unlink another process of the same user
+//! could swap the name. Our session directory is mode 0700, so only such a
+//! process (or root) can act inside it at all.
+//!
+//! # Invariants
+//!
+//! - Nothing here takes a lock of the crate or calls back into it.
+//! - Errors keep the kind the system gave; callers add the path.
+//! - A capability a platform lacks returns `ErrorKind::Unsupported` (or
+//!   `None` where the caller has a fallback), never a silent no-op.
+
+#[cfg_attr(unix, path = "unix.rs")]
+mod imp;
+
+pub(crate) use self::imp::*;
+
+/// What an identity-checked removal found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Removal {
+    /// The name held our file (or tree), and it is gone now.
+    Removed,
+    /// The name no longer existed: someone removed or moved it already.
+    Gone,
+    /// The name now holds another file or a symlink; it was left alone.
+    Replaced,
+}
+
+/// What a tree removal freed, or what a tree holds: regular files and their
+/// sizes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Freed {
+    pub(crate) files: u64,
+    pub(crate) bytes: u64,
+}
+
+/// What [`probe_lock`] found at a lock file's name.
+#[derive(Debug)]
+pub(crate) enum LockProbe {
+    /// No such name.
+    Missing,
+    /// Something that is not a lock we may judge: a symlink, a FIFO, a
+    /// directory, a file owned by another user. Left alone.
+    NotALock(&'static str),
+    /// A lock file whose lock a live process holds.
+    Held(LockFile),
+    /// A lock file whose lock we now hold: its owner is dead.
+    Free(LockFile),
+}

@@ -1,0 +1,247 @@
+//! [`Core`]: what a registry and all its guards share, and [`Ticket`], a
+//! guard's claim on its entry.
+//!
+//! # Invariants
+//!
+//! - `Core` is shared by the registry handle(s) and by every guard (through
+//!   its ticket), so the session directory outlives all of them and is
+//!   removed when the last one goes (`Session`'s Drop).
+//! - A guard acts on its entry only through [`Ticket::settle`]: claim, act,
+//!   put back if the action failed in a way that leaves the entry ours to
+//!   retry. So `close`, `keep`, `persist` and drop all keep the rule that an
+//!   entry is cleaned once, by whoever claimed it, and that a failure never
+//!   makes the registry forget a file still on disk.
+//! - A ticket does nothing in a child forked without exec (another fork
+//!   generation): the file belongs to the process that made it. The check is
+//!   one atomic load.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Weak};
+
+use super::cleaner::{clean_now, By, Outcome};
+use super::entry::Entry;
+use super::reaper::Reaper;
+use super::reserve::Reserve;
+use super::table::Table;
+use crate::error::{is_replaced_error, purged, replaced, with_path, RegistryClosed};
+use crate::session::Session;
+use crate::sys::{self, Removal};
+
+/// The state shared by a registry and all its guards.
+pub(crate) struct Core {
+    pub(crate) session: Session,
+    pub(crate) table: Table,
+    /// Clean-ups of guards dropped on a runtime; `purge_all` waits for them.
+    pub(crate) reaper: Arc<Reaper>,
+    /// Async temp files made ahead of demand.
+    pub(crate) reserve: Arc<Reserve>,
+    /// Set once the registry is in the exit hook's list.
+    pub(crate) exit_hook: AtomicBool,
+}
+
+impl fmt::Debug for Core {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResourceRegistry")
+            .field("session_dir", &self.session.path())
+            .field("entries", &self.table.len())
+            .field("closed", &self.table.is_closed())
+            .finish()
+    }
+}
+
+impl Core {
+    pub(crate) fn new(session: Session, reserve: Reserve) -> Arc<Core> {
+        Arc::new(Core {
+            session,
+            table: Table::new(),
+            reaper: Arc::default(),
+            reserve: Arc::new(reserve),
+            exit_hook: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn closed_error(&self) -> io::Error {
+        RegistryClosed::error(self.session.path())
+    }
+
+    /// Fails fast when closed, before any file is made.
+    pub(crate) fn check_open(&self) -> io::Result<()> {
+        if self.table.is_closed() {
+            Err(self.closed_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Tracks a freshly made entry. If the registry was closed meanwhile,
+    /// cleans what was made (unless a purge already took it) and fails.
+    pub(crate) fn track(self: &Arc<Core>, entry: Entry) -> io::Result<Ticket> {
+        match self.table.register(entry) {
+            Ok(id) => Ok(Ticket {
+                core: Arc::clone(self),
+                id,
+                generation: sys::fork_generation(),
+            }),
+            Err(back) => {
+                if let Some(entry) = back {
+                    // The caller closes what it made itself.
+                    let outcome = clean_now(&self.session, &entry, By::Guard, false, None);
+                    if outcome.keeps_tracking() {
+                        tracing::debug!(
+                            ?outcome,
+                            "tempreg could not clean an entry refused by a closed registry"
+                        );
+                    }
+                }
+                Err(self.closed_error())
+            }
+        }
+    }
+
+    /// Puts back a claimed entry the cleaner says is still ours.
+    pub(crate) fn settle_outcome(&self, id: u64, entry: Entry, outcome: &Outcome) {
+        if outcome.keeps_tracking() {
+            self.table.restore(id, entry);
+        }
+    }
+
+    /// True in the process that made the registry (not in a forked child).
+    pub(crate) fn is_creator(&self) -> bool {
+        self.session.is_creator()
+    }
+}
+
+/// A weak handle on a registry, for what must never keep one alive (the
+/// process-wide hooks, background jobs).
+#[derive(Debug, Clone)]
+pub(crate) struct WeakCore(Weak<Core>);
+
+impl WeakCore {
+    pub(crate) fn new(core: &Arc<Core>) -> WeakCore {
+        WeakCore(Arc::downgrade(core))
+    }
+
+    pub(crate) fn upgrade(&self) -> Option<Arc<Core>> {
+        self.0.upgrade()
+    }
+}
+
+/// The guard side of an entry: which registry, which id, made by which
+/// process.
+#[derive(Debug)]
+pub(crate) struct Ticket {
+    core: Arc<Core>,
+    id: u64,
+    generation: u32,
+}
+
+impl Ticket {
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
+    pub(crate) fn session(&self) -> &Session {
+        &self.core.session
+    }
+
+    /// True in the process that made the entry.
+    pub(crate) fn is_born_here(&self) -> bool {
+        self.generation == sys::fork_generation()
+    }
+
+    /// Claims the entry and hands it to `act`, which returns its result and
+    /// whether the entry stays tracked; then puts it back if so. `None` if
+    /// the entry is not ours to act on: a purge took it, or this is a child
+    /// forked since it was made.
+    pub(crate) fn settle<T>(&self, act: impl FnOnce(&mut Entry) -> (T, bool)) -> Option<T> {
+        if !self.is_born_here() {
+            return None;
+        }
+        let mut entry = self.core.table.claim(self.id)?;
+        let (result, keep) = act(&mut entry);
+        if keep {
+            self.core.table.restore(self.id, entry);
+        }
+        Some(result)
+    }
+
+    /// Cleans the entry now, for a guard's `close` or drop: `Ok` if it is
+    /// gone (or a purge took it already). On an I/O error it stays tracked.
+    pub(crate) fn close(&self, op: &'static str, path: &Path) -> io::Result<()> {
+        let session = &self.core.session;
+        self.settle(|entry| {
+            let outcome = clean_now(session, entry, By::Guard, false, None);
+            let keep = outcome.keeps_tracking();
+            (outcome, keep)
+        })
+        .map_or(Ok(()), |outcome| outcome.into_result(op, path))
+    }
+
+    /// Best-effort clean-up from a guard's Drop: never panics, logs failures.
+    pub(crate) fn close_quietly(&self, path: &Path) {
+        if let Err(e) = self.close("remove", path) {
+            tracing::debug!(error = %e, "tempreg guard dropped without removing its path");
+        }
+    }
+
+    /// Takes the entry out, with its id, for an async guard whose clean-up
+    /// runs elsewhere (the reaper, an async `close`), which puts it back if
+    /// it fails.
+    pub(crate) fn take(&self) -> Option<(u64, Entry)> {
+        if !self.is_born_here() {
+            return None;
+        }
+        Some((self.id, self.core.table.claim(self.id)?))
+    }
+
+    /// Moves the entry's name out of the session into the root, where no
+    /// clean-up of ours touches it, and stops tracking it; returns the new
+    /// path. On an I/O error it stays tracked; a name that is gone or
+    /// replaced is not ours any more.
+    pub(crate) fn keep(&self, path: &Path) -> io::Result<PathBuf> {
+        let session = &self.core.session;
+        self.settle(|entry| {
+            let Some(name) = &entry.name else {
+                let e = io::Error::new(io::ErrorKind::Unsupported, "it has no name to keep");
+                return (Err(with_path(e, "keep", path)), true);
+            };
+            match session.move_out(&name.name, &name.id) {
+                Ok(to) => (Ok(to), false),
+                Err(e) => {
+                    let ours = !is_replaced_error(&e) && e.kind() != io::ErrorKind::NotFound;
+                    (Err(e), ours)
+                }
+            }
+        })
+        .unwrap_or_else(|| Err(purged(io::ErrorKind::NotFound, "keep", path)))
+    }
+
+    /// Renames the entry's name to `dest` (refusing to replace with
+    /// `noclobber`) and stops tracking it. Failures as for [`keep`](Self::keep).
+    pub(crate) fn persist(&self, path: &Path, dest: &Path, noclobber: bool) -> io::Result<()> {
+        let session = &self.core.session;
+        self.settle(|entry| {
+            let Some(name) = &entry.name else {
+                let e = io::Error::new(io::ErrorKind::Unsupported, "it has no name to persist");
+                return (Err(with_path(e, "persist", path)), true);
+            };
+            let target = sys::Target::Path(dest);
+            match sys::move_file(session.dir(), &name.name, &name.id, target, noclobber) {
+                Ok(Removal::Removed) => (Ok(()), false),
+                Ok(Removal::Gone) => {
+                    let e = io::Error::new(
+                        io::ErrorKind::NotFound,
+                        "it is gone from the session directory",
+                    );
+                    (Err(with_path(e, "persist", path)), false)
+                }
+                Ok(Removal::Replaced) => (Err(replaced("persist", path)), false),
+                Err(e) => (Err(with_path(e, "persist to", dest)), true),
+            }
+        })
+        .unwrap_or_else(|| Err(purged(io::ErrorKind::NotFound, "persist", path)))
+    }
+}

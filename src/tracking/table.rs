@@ -1,0 +1,114 @@
+//! The table of live entries: a `DashMap` from id to [`Entry`].
+//!
+//! # Invariants
+//!
+//! - An entry is cleaned only by whoever took it out ([`claim`](Table::claim),
+//!   [`claim_all`](Table::claim_all)); `DashMap::remove` hands it to exactly
+//!   one caller. A clean-up that fails puts it back
+//!   ([`restore`](Table::restore)) under the same id.
+//! - Registration re-checks `closed` after inserting. Paired with `close()`
+//!   setting the flag before a purge takes its snapshot (both `SeqCst`),
+//!   either the purge sees the new entry or the registering call sees the
+//!   flag and takes its entry back, so a purge after `close()` leaves
+//!   nothing.
+//! - A shard lock is held only inside one `insert`, `remove`, `get` or
+//!   iteration step, never across I/O, an `.await`, a guard's Drop (an
+//!   `Entry` has no Drop that does anything but free memory) or a call
+//!   back into the registry.
+
+use std::collections::hash_map::RandomState;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use dashmap::DashMap;
+
+use super::entry::{Entry, EntryInfo};
+use crate::session::Session;
+
+#[derive(Debug)]
+pub(crate) struct Table {
+    map: DashMap<u64, Entry, RandomState>,
+    next_id: AtomicU64,
+    closed: AtomicBool,
+}
+
+impl Table {
+    pub(crate) fn new() -> Table {
+        Table {
+            map: DashMap::with_hasher(RandomState::new()),
+            next_id: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Registers `entry` and returns its id. On a closed registry the entry
+    /// is handed back, to be cleaned by the caller, unless a purge already
+    /// took it (then `Err(None)`).
+    pub(crate) fn register(&self, entry: Entry) -> Result<u64, Option<Entry>> {
+        if self.is_closed() {
+            return Err(Some(entry));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.map.insert(id, entry);
+        if self.is_closed() {
+            return Err(self.claim(id));
+        }
+        Ok(id)
+    }
+
+    /// Puts an entry back under its id, closed or not: it is ours to track
+    /// (a clean-up, keep or persist that failed, a purge out of time).
+    pub(crate) fn restore(&self, id: u64, entry: Entry) {
+        self.map.insert(id, entry);
+    }
+
+    /// Takes one entry out; the caller now owns its clean-up.
+    pub(crate) fn claim(&self, id: u64) -> Option<Entry> {
+        self.map.remove(&id).map(|(_, e)| e)
+    }
+
+    /// Takes every entry present now that this process made (a child forked
+    /// without exec leaves its parent's alone). Entries registered meanwhile
+    /// stay for the next call; entries dropped meanwhile are cleaned by
+    /// their guard.
+    pub(crate) fn claim_all(&self) -> Vec<(u64, Entry)> {
+        let ids: Vec<u64> = self
+            .map
+            .iter()
+            .filter(|e| e.value().is_born_here())
+            .map(|e| *e.key())
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| self.map.remove(&id))
+            .collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Gives memory back once the table is mostly empty (after a purge of
+    /// many entries, a hash table keeps its capacity).
+    pub(crate) fn shrink_if_sparse(&self) {
+        let capacity = self.map.capacity();
+        if capacity > 1024 && self.map.len() < capacity / 4 {
+            self.map.shrink_to_fit();
+        }
+    }
+
+    /// Refuses new entries from now on; true if this call closed it.
+    pub(crate) fn close(&self) -> bool {
+        !self.closed.swap(true, Ordering::SeqCst)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// A snapshot of every entry, oldest first.
+    pub(crate) fn entries(&self, session: &Session) -> Vec<EntryInfo> {
+        // Paths are built under each shard's read lock: no I/O, no callback.
+        let mut infos: Vec<EntryInfo> = self.map.iter().map(|e| e.value().info(session)).collect();
+        infos.sort_by_key(|info| std::cmp::Reverse(info.age));
+        infos
+    }
+}
