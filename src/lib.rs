@@ -54,38 +54,98 @@
 //!
 //! # Design
 //!
+//! Every promise stands on one rule: **an entry is claimed from the table
+//! before anyone cleans it, and whoever claimed it cleans it, through one
+//! identity-checked removal.** A clean-up that fails puts the entry back.
+//!
 //! - **One private session directory per registry.** Temp files and dirs are
 //!   created in `<root>/<prefix>-<pid>-<random>/`, mode 0700 (files 0600,
-//!   dirs 0700). The registry keeps an fd to it and an exclusive `flock` on a
-//!   lock file inside it for its whole life, so that a later process can tell
-//!   a dead owner's directory from a live one by the lock alone.
+//!   dirs 0700). The registry keeps a handle on it and an exclusive lock on
+//!   a lock file inside it for its whole life, so that a later process can
+//!   tell a dead owner's directory from a live one by the lock alone.
 //! - **A concurrent table, claimed before cleaned.** Live entries sit in a
 //!   `DashMap`. Whoever removes an entry from the table (a guard's Drop, its
-//!   `close`, a purge) cleans it, so each entry is cleaned exactly once. No
-//!   map lock is held across I/O, an `.await`, or a guard's Drop.
-//! - **Never delete what we did not create.** Every deletion looks the name up
-//!   relative to its directory's fd without following symlinks, compares
-//!   `(st_dev, st_ino)` with what was recorded at creation, and only then
-//!   unlinks it relative to that fd. A replaced name, or a symlink, is left
-//!   alone and reported. Removing a temp dir never follows a symlink out.
+//!   `close`, `keep` or `persist`, a purge, the reaper) cleans it, so each
+//!   entry is cleaned exactly once; if that fails (an I/O error, a busy
+//!   handle, a deadline), the entry goes back, so the next purge, the
+//!   guard's drop, or the registry's end retries it. No map lock is held
+//!   across I/O, an `.await`, or a guard's Drop.
+//! - **Never delete what we did not create.** Every deletion goes through
+//!   the platform layer's one removal: the name is looked up relative to its
+//!   directory's handle without following symlinks, its identity (device,
+//!   inode, type, and birth time where the file system records it) compared
+//!   with what was recorded at creation, and only then is it removed,
+//!   relative to that handle. A replaced name, or a symlink, is left alone
+//!   and reported ([`is_replaced_error`]). Removing a tree never follows a
+//!   symlink out of it and never crosses into another mount.
 //! - **Never lose data written to a handle we keep.** A purge flushes a kept
 //!   handle's pending writes (and `fdatasync`s them on request) before
-//!   closing it, and reports a flush error; a flush that outlives a deadline
-//!   goes on in the background rather than being dropped.
-//! - **Blocking work off the executor.** Async creation, the purge's unlinks
+//!   closing it; a flush that fails leaves the handle open and tracked, and
+//!   a flush that outlives a deadline goes on in the background rather than
+//!   being dropped.
+//! - **A purge closes what it tracks.** Async handles are flushed and
+//!   closed; a sync guard's file ([`TempFile`], [`AnonymousFile`]) is
+//!   *revoked*: the open file behind its fd is swapped for a dead one, so
+//!   an unlinked file's space is freed at once and later I/O fails with a
+//!   [closed](is_closed_error) error, while the fd number stays the guard's.
+//! - **A file belongs to the process that made it.** Entries carry the fork
+//!   generation that made them (counted by a `pthread_atfork` handler, read
+//!   with one atomic load): in a child forked without exec, guards, purges
+//!   and hooks leave the parent's files alone.
+//! - **Blocking work off the executor.** Async creation, the purge's removals
 //!   and an async temp file's removal on drop run on tokio's blocking pool.
-//!   Dropped async guards are unlinked in batches (the reaper), and after a
+//!   Dropped async guards are cleaned in batches (the reaper), and after a
 //!   warm-up a registry keeps a few async temp files made ahead of demand
 //!   (the reserve, [`RegistryBuilder::async_reserve`]), so most calls need
 //!   no round trip to the pool at all.
 //! - **Sessions judged by their lock.** [`sweep_orphans`] removes a session
 //!   directory only when it can take its lock, so a live owner's directory
 //!   is never touched and a dead one's always goes; the pid in its name is
-//!   for people, never trusted.
+//!   for people, never trusted. Nothing a local user can plant in a shared
+//!   root (a FIFO or a directory for a lock file, a symlink, a file of their
+//!   own) makes the sweep wait or remove anything.
 //! - **Shutdown in one deadline.** [`Shutdown`] builds on `tokio_util`'s
 //!   `CancellationToken` and `TaskTracker`: signal, cancel, wait for tracked
 //!   tasks within the grace period, abort the rest, run cleanup steps in
 //!   reverse order, report, and end the process as a supervisor expects.
+//!
+//! # Structure
+//!
+//! Each module owns one concept, and imports only from those listed before
+//! it:
+//!
+//! | module | owns |
+//! |---|---|
+//! | `sys` | every system call (the only code naming `rustix` or `libc`), and so every deletion |
+//! | `error` | `io::Error` values with the path; the typed checks |
+//! | `session` | the session directory: its on-disk format, its lock, this process's own session, the sweep |
+//! | `tracking` | the table and its entries, a guard's ticket, the cleaner, the reaper, the reserve |
+//! | `guard` | one file per guard, the options that name them, the errors that hand one back |
+//! | `purge` | the purge's orchestration and its report |
+//! | `registry` | [`ResourceRegistry`], the facade |
+//! | `process` | the exit hook, the panic hook, the sync signal thread |
+//! | `shutdown` | [`Shutdown`] and its report |
+//! | `adapters` | the purge inside coordinators you already run |
+//!
+//! # Locks
+//!
+//! Every lock of the crate, and the order in which two may be held:
+//!
+//! | lock | guards | held |
+//! |---|---|---|
+//! | a table shard (`DashMap`) | the entries | one insert, remove or iteration step; never with another lock of ours taken inside it |
+//! | an async handle's mutex | its `tokio::fs::File` and waker | one non-blocking poll, or a take or put-back |
+//! | a sync handle's mutex | whether a purge is revoking it | a state change; never during the revoke |
+//! | the reaper's and the reserve's | their queues | a push, a pop or a take |
+//! | a purge's work list | its pending entries and report | a pop or a tally |
+//! | a session's removal state | removing / done | a state change (a second remover waits on its condvar) |
+//! | the process lists (own sessions, exit hook, signal thread) | weak registries | a push, a scan, a take |
+//! | [`Shutdown`]'s task map, then a task's outcome slot | tasks | a read or an update |
+//!
+//! No two of them are ever held at once, except a shutdown's task map before
+//! a task's outcome slot. None is held across I/O, an `.await`, a guard's
+//! Drop or a call into the registry. Hard internals state their own
+//! invariants in their module docs.
 //!
 //! # What can still leak
 //!
@@ -93,25 +153,36 @@
 //!
 //! - **SIGKILL, the OOM killer, a stack overflow, power loss.** No code runs.
 //!   The session directory stays behind, its lock released by the kernel;
-//!   the next sweep of the root removes it.
+//!   the next sweep of the root removes it. Anonymous files
+//!   ([`ResourceRegistry::anonymous_file`]) never have a name on Linux, so
+//!   the kernel frees them even then.
 //! - **SIGTERM, SIGINT, `process::exit`.** By default nothing of ours runs on
 //!   these either: the process must catch the signal, or register an exit
 //!   hook, and call a purge. Dropping guards does not happen on `exit`.
 //! - **A panic** purges only if [`ResourceRegistry::install_panic_hook`] was
 //!   called; by default only when the panic ends the process.
+//! - **A removal that fails part-way** (an immutable file, a file system
+//!   mounted inside a temp dir) leaves what it could not remove, reports it,
+//!   and keeps the entry tracked; at the registry's end the session
+//!   directory then stays, with its lock file, and the next sweep after the
+//!   process ends retries it. A mount inside is never crossed, so it stays
+//!   until unmounted.
 //! - **Files made by others inside the session directory** are removed with
 //!   it when the registry ends or a hook removes it, but a purge only cleans
 //!   the entries it tracks.
-//! - **A kept or persisted file** is the caller's from then on.
+//! - **A kept or persisted file** is the caller's from then on; so is a
+//!   session directory given up with [`ResourceRegistry::keep_session_dir`]
+//!   (listed as kept, never swept).
 //! - **Reserve files.** A registry that has made more than 16 async temp
 //!   files keeps up to 32 empty ones ready in its session directory; a purge
 //!   and the end of the registry remove them (and a sweep, after a crash).
 //! - **A forked child** (without exec) inherits every fd, the session's lock
 //!   included (`O_CLOEXEC` acts only at exec), so the session counts as live
 //!   while such a child runs, even after its parent died: no sweep removes
-//!   it early. Process-wide clean-ups (hooks, the final removal of the
-//!   session) do nothing in a child, but a guard dropped there still removes
-//!   its file, as with `tempfile`.
+//!   it early. The child itself cleans nothing its parent made: not on a
+//!   guard's drop, a purge, or a hook. A fork by a raw `clone`/`fork`
+//!   syscall (not through libc) is not counted, and then a child behaves as
+//!   its parent.
 //! - **The one case the lock cannot see** is a program started with exec
 //!   (`std::process::Command`) that uses files in the session directory: our
 //!   lock fd is always `O_CLOEXEC`, so that program does not hold the lock,
@@ -119,16 +190,20 @@
 //!   still runs. [`ResourceRegistry::spawn_in_session`] hands the child a
 //!   copy of the lock on purpose, which closes that gap (`tempreg run` uses
 //!   it).
-//! - **Identity without an fd.** A [`TempPath`] holds no fd, so in theory its
-//!   inode number could be reused after a same-user process replaced it; see
-//!   [`TempPath`]'s *Security* section.
+//! - **Identity without an fd.** A [`TempPath`] or [`TempDir`] holds no fd,
+//!   so its inode is not pinned. The identity check compares the birth time
+//!   where the file system records it (ext4, XFS, Btrfs, tmpfs on recent
+//!   kernels), which catches an inode number reused by a new file made at
+//!   the same name, except within the same kernel clock tick (about 4 ms):
+//!   see [`TempPath`]'s *Security* section. Only a process of the same user
+//!   (or root) can act inside the 0700 session directory at all.
 //! - **NFS.** There `flock` is emulated with POSIX record locks, which belong
 //!   to a process: closing any fd of it to a lock file drops all its locks
 //!   on that file. Across processes the lock still tells live from dead; a
 //!   sweep never opens the lock file of its own process's live sessions.
 //! - **The window of session creation.** A process killed between `mkdir` and
-//!   `flock` of its session directory leaves a hidden, empty
-//!   `.<prefix>-init-…` directory.
+//!   the lock of its session directory leaves a hidden, empty
+//!   `.<prefix>-init-…` directory, which no sweep can judge.
 
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]

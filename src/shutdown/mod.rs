@@ -239,7 +239,8 @@ impl Default for ShutdownBuilder {
 }
 
 impl ShutdownBuilder {
-    /// The whole shutdown's budget, from trigger to report (default 25 s).
+    /// The whole shutdown's budget, from trigger to report (default 25 s;
+    /// `Duration::MAX` means no limit).
     /// Set it below your supervisor's kill timeout: Kubernetes'
     /// `terminationGracePeriodSeconds` (30 s by default) or systemd's
     /// `TimeoutStopSec` (90 s by default).
@@ -273,7 +274,7 @@ impl ShutdownBuilder {
         self.signal(SIGQUIT)
     }
 
-    /// Also listen for this signal (by number, e.g. `libc::SIGUSR1`).
+    /// Also listen for this signal (by number, e.g. `signal_hook::consts::SIGUSR1`).
     pub fn signal(mut self, sig: i32) -> Self {
         if !self.config.signals.contains(&sig) {
             self.config.signals.push(sig);
@@ -502,7 +503,7 @@ impl Shutdown {
         shared.begin(ShutdownReason::Requested);
         let (reason, began) =
             lock(&shared.reason).unwrap_or((ShutdownReason::Requested, Instant::now()));
-        let deadline = began + shared.config.grace;
+        let deadline = saturating_add(began, shared.config.grace);
         let steps: Vec<Step> = std::mem::take(&mut *lock(&shared.steps));
 
         // Tasks: everything still running, or ended since shutdown began.
@@ -578,6 +579,13 @@ impl Shutdown {
         );
         report
     }
+}
+
+/// `from + limit`, or a time thirty years on where that cannot be counted
+/// (`Duration::MAX`: a grace period that means "no limit").
+fn saturating_add(from: Instant, limit: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+    from.checked_add(limit.min(FAR)).unwrap_or(from)
 }
 
 /// Runs one step in its own task, under `min(step_limit, time to deadline)`.

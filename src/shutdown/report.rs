@@ -10,7 +10,7 @@ use crate::{PurgeReport, ResourceRegistry};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ShutdownReason {
-    /// A signal arrived (its number, e.g. `libc::SIGTERM`).
+    /// A signal arrived (its number, e.g. `signal_hook::consts::SIGTERM`).
     Signal(i32),
     /// [`Shutdown::trigger`](crate::Shutdown::trigger) or
     /// [`Shutdown::shutdown`](crate::Shutdown::shutdown) was called, or the
