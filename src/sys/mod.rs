@@ -36,7 +36,7 @@
 //! - A capability a platform lacks returns `ErrorKind::Unsupported` (or
 //!   `None` where the caller has a fallback), never a silent no-op.
 
-#[cfg_attr(unix, path = "unix.rs")]
+#[cfg_attr(unix, path = "unix/mod.rs")]
 mod imp;
 
 pub(crate) use self::imp::*;
