@@ -1,7 +1,7 @@
 //! A tokio service that stops in order on SIGTERM or SIGINT.
 //!
 //! ```text
-//! cargo run --example shutdown_service -- [normal|stubborn|steps|hang]
+//! cargo run --example shutdown_service -- [MODE] [--current-thread | --workers N]
 //! kill -TERM <pid>        # the pid is on the `ready <pid>` line
 //! ```
 //!
@@ -24,11 +24,18 @@
 //! - `crowded`: as `normal`, with 20,000 files that something else wrote
 //!   straight into the session directory: untracked, they go only when the
 //!   session directory is removed, in `exit()`, which then takes a while.
+//! - `blocked`: one more task, once cancelled, blocks its worker thread (a
+//!   blocking call in async code); with a 2 s grace period. On one worker
+//!   or a current-thread runtime nothing async can run any more: the
+//!   watchdog's thread names the task, purges, and ends the process by the
+//!   signal within the grace period plus one second.
 //! - `finish`, `finish-unclean`: no signal needed; the service stops itself
 //!   with [`Shutdown::trigger`] once ready and exits with status 0, or 1
 //!   when (as in `finish-unclean`) a cleanup step fails.
 //!
-//! Once the report is printed, `exiting` goes to stdout.
+//! Once the report is printed, `exiting` goes to stdout. The runtime is
+//! tokio's multi-thread one (one worker per core), or with `--workers N` N
+//! workers, or with `--current-thread` the current-thread one.
 //!
 //! The scratch root is `$TEMPREG_ROOT`, else the system temp directory.
 //! Set `RUST_LOG=tempreg=info` to watch the shutdown.
@@ -51,6 +58,7 @@ enum Mode {
     Steps,
     Hang,
     Crowded,
+    Blocked,
     Finish { unclean: bool },
 }
 
@@ -62,6 +70,7 @@ impl Mode {
             Some("steps") => Ok(Mode::Steps),
             Some("hang") => Ok(Mode::Hang),
             Some("crowded") => Ok(Mode::Crowded),
+            Some("blocked") => Ok(Mode::Blocked),
             Some("finish") => Ok(Mode::Finish { unclean: false }),
             Some("finish-unclean") => Ok(Mode::Finish { unclean: true }),
             Some(other) => Err(io::Error::new(
@@ -72,10 +81,37 @@ impl Mode {
     }
 }
 
-#[tokio::main]
-async fn main() -> io::Result<()> {
+/// The runtime the flags after the mode ask for.
+fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let mut builder = match args.first().map(String::as_str) {
+        Some("--current-thread") => tokio::runtime::Builder::new_current_thread(),
+        Some("--workers") => {
+            let n = args.get(1).and_then(|n| n.parse().ok()).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "--workers takes a number")
+            })?;
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n);
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+        Some(other) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown flag {other:?}: see the example's docs"),
+            ))
+        }
+    };
+    builder.enable_all().build()
+}
+
+fn main() -> io::Result<()> {
     init_tracing();
     let mode = Mode::from_args()?;
+    runtime()?.block_on(serve(mode))
+}
+
+async fn serve(mode: Mode) -> io::Result<()> {
     let registry = ResourceRegistry::builder().root(scratch_root()).build()?;
     let shutdown = match mode {
         Mode::Stubborn => Shutdown::builder()
@@ -86,6 +122,10 @@ async fn main() -> io::Result<()> {
             .grace_period(Duration::from_secs(300))
             .cleanup_reserve(Duration::from_secs(290))
             .step_timeout(Duration::from_secs(300))
+            .build(),
+        Mode::Blocked => Shutdown::builder()
+            .grace_period(Duration::from_secs(2))
+            .cleanup_reserve(Duration::from_millis(500))
             .build(),
         Mode::Normal | Mode::Steps | Mode::Crowded | Mode::Finish { .. } => Shutdown::builder()
             .grace_period(Duration::from_secs(10))
@@ -124,6 +164,14 @@ async fn main() -> io::Result<()> {
             for n in 0..20_000 {
                 std::fs::write(registry.session_dir().join(format!("untracked-{n}")), b"")?;
             }
+        }
+        Mode::Blocked => {
+            let token = shutdown.token();
+            shutdown.spawn("blocker", async move {
+                token.cancelled().await;
+                // A blocking call in async code: this worker thread is gone.
+                std::thread::sleep(Duration::from_secs(600));
+            });
         }
         Mode::Stubborn => {
             shutdown.spawn("stubborn", async {

@@ -62,6 +62,17 @@ impl WeakRegistry {
     pub(crate) fn upgrade(&self) -> Option<ResourceRegistry> {
         self.0.upgrade().map(|core| ResourceRegistry { core })
     }
+
+    /// True if it points at `registry`.
+    pub(crate) fn is(&self, registry: &ResourceRegistry) -> bool {
+        self.0.is(&registry.core)
+    }
+
+    /// True while the registry lives (a check that never upgrades, so it can
+    /// never be the one that drops it).
+    pub(crate) fn is_alive(&self) -> bool {
+        self.0.is_alive()
+    }
 }
 
 impl ResourceRegistry {

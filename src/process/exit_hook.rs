@@ -3,7 +3,8 @@
 //! # Invariants
 //!
 //! - One `atexit` handler per process, installed on first use; it holds the
-//!   registries weakly, so registering never keeps one alive.
+//!   registries weakly, so registering never keeps one alive, and the list is
+//!   pruned of dropped registries as it grows.
 //! - The handler runs at most once, and purges nothing in a process other
 //!   than the one that made each registry (a child forked without exec that
 //!   calls `exit` must not purge its parent's files).
@@ -58,10 +59,12 @@ impl ResourceRegistry {
                 tracing::warn!("tempreg could not register its exit handler");
             }
         });
-        HOOKED
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(self.weak());
+        let mut hooked = HOOKED.lock().unwrap_or_else(|p| p.into_inner());
+        // A registry per request must not grow the list for ever.
+        if hooked.len() >= 64 && hooked.len().is_power_of_two() {
+            hooked.retain(WeakRegistry::is_alive);
+        }
+        hooked.push(self.weak());
         true
     }
 }

@@ -14,34 +14,34 @@
 //!    the process as a supervisor expects.
 //!
 //! The whole of it keeps to one deadline: trigger time plus the grace period
-//! (25 s by default, under Kubernetes' 30 s and systemd's 90 s).
+//! (25 s by default, under Kubernetes' 30 s and systemd's 90 s). With
+//! signals on, that deadline and a second signal are kept by OS threads, the
+//! [`watchdog`], so the process ends on time even when the runtime cannot
+//! make progress.
+//!
+//! Files: this one (the coordinator), [`tasks`], [`steps`], [`watchdog`],
+//! [`report`].
 //!
 //! # Invariants
 //!
 //! - The mutexes here guard plain lists and slots; each is held only to push,
 //!   remove, read or take, never across an `.await` or a call into a
-//!   registry.
-//!
-//! # Lock order
-//!
-//! The task map (`Shared::tasks`) before a task's `outcome` slot; a task's
-//! `abort` slot is never held with another. The other mutexes (`steps`,
-//! `registries`, `reason`) are never held with any other lock.
-//! - A task's record is finished by a guard inside the task's future, so
-//!   finishing, panicking (the guard drops while unwinding) and aborting (the
-//!   future is dropped) are all seen.
+//!   registry. Lock order: see [`tasks`]; `steps`, `registries` and `reason`
+//!   are never held with any other lock.
+//! - Steps are taken from the shared list one at a time as they run, so the
+//!   watchdog can run the ones left if the orderly path is stuck.
 
-mod listener;
 mod report;
+mod steps;
+mod tasks;
+mod watchdog;
 
 use std::collections::BTreeMap;
-use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
@@ -52,62 +52,15 @@ use tokio_util::task::TaskTracker;
 pub use self::report::{
     ShutdownReason, ShutdownReport, StepOutcome, StepReport, TaskOutcome, TaskReport,
 };
-use crate::{PurgeOptions, ResourceRegistry};
-
-type BoxError = Box<dyn StdError + Send + Sync>;
+use self::steps::{run_step, BoxError, Step, StepKind};
+use self::tasks::{take_reports, TaskGuard, TaskRecord};
+use self::watchdog::Event;
+use crate::ResourceRegistry;
 
 /// How long aborted tasks get to be dropped before the report is made.
 const ABORT_SETTLE: Duration = Duration::from_millis(100);
-type StepFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
 
-enum StepKind {
-    Async(Box<dyn FnOnce() -> StepFuture + Send>),
-    Blocking(Box<dyn FnOnce() -> Result<(), BoxError> + Send>),
-    Purge(ResourceRegistry),
-}
-
-struct Step {
-    name: String,
-    kind: StepKind,
-}
-
-/// The state of one tracked task.
-struct TaskRecord {
-    name: String,
-    outcome: Mutex<Option<(TaskOutcome, Instant)>>,
-    abort: Mutex<Option<tokio::task::AbortHandle>>,
-}
-
-impl TaskRecord {
-    fn finish(&self, outcome: TaskOutcome) {
-        let mut slot = lock(&self.outcome);
-        if slot.is_none() {
-            *slot = Some((outcome, Instant::now()));
-        }
-    }
-}
-
-/// Finishes a task's record however its future ends.
-struct TaskGuard {
-    shared: Arc<Shared>,
-    id: u64,
-    record: Arc<TaskRecord>,
-}
-
-impl Drop for TaskGuard {
-    fn drop(&mut self) {
-        let outcome = if std::thread::panicking() {
-            TaskOutcome::Panicked
-        } else {
-            TaskOutcome::Aborted
-        };
-        // A no-op if the task already recorded how it ended.
-        self.record.finish(outcome);
-        self.shared.task_ended(self.id, &self.record);
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -129,12 +82,14 @@ pub(crate) struct Shared {
     tasks: Mutex<BTreeMap<u64, Arc<TaskRecord>>>,
     steps: Mutex<Vec<Step>>,
     registries: Mutex<Vec<ResourceRegistry>>,
-    listening: AtomicBool,
+    /// Set once signals are on: tells the watchdog of calls.
+    watchdog: OnceLock<Mutex<mpsc::Sender<Event>>>,
     running: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
-    /// Records why shutdown began (the first reason wins) and cancels.
+    /// Records why shutdown began (the first reason wins), cancels, and
+    /// tells the watchdog.
     fn begin(&self, reason: ShutdownReason) {
         {
             let mut slot = lock(&self.reason);
@@ -144,6 +99,17 @@ impl Shared {
             }
         }
         self.token.cancel();
+        self.tell_watchdog(Event::Begun);
+    }
+
+    fn tell_watchdog(&self, event: Event) {
+        if let Some(watchdog) = self.watchdog.get() {
+            let _ = lock(watchdog).send(event);
+        }
+    }
+
+    fn reason(&self) -> Option<ShutdownReason> {
+        lock(&self.reason).map(|(r, _)| r)
     }
 
     fn task_ended(&self, id: u64, record: &TaskRecord) {
@@ -151,8 +117,8 @@ impl Shared {
         // spawns a task per request does not grow this map forever.
         if !self.token.is_cancelled() {
             lock(&self.tasks).remove(&id);
-            if let Some((outcome @ (TaskOutcome::Panicked | TaskOutcome::Failed(_)), _)) =
-                &*lock(&record.outcome)
+            if let Some(outcome @ (TaskOutcome::Panicked | TaskOutcome::Failed(_))) =
+                record.outcome()
             {
                 tracing::warn!(task = %record.name, %outcome, "tempreg tracked task ended badly");
             }
@@ -295,7 +261,7 @@ impl ShutdownBuilder {
                 tasks: Mutex::new(BTreeMap::new()),
                 steps: Mutex::new(Vec::new()),
                 registries: Mutex::new(Vec::new()),
-                listening: AtomicBool::new(false),
+                watchdog: OnceLock::new(),
                 running: tokio::sync::Mutex::new(()),
             }),
         }
@@ -332,7 +298,7 @@ impl Shutdown {
 
     /// Why shutdown began, once it has.
     pub fn reason(&self) -> Option<ShutdownReason> {
-        let recorded = lock(&self.shared.reason).map(|(r, _)| r);
+        let recorded = self.shared.reason();
         // The token cancelled directly: a request like `trigger`.
         recorded.or_else(|| self.is_triggered().then_some(ShutdownReason::Requested))
     }
@@ -347,26 +313,38 @@ impl Shutdown {
     }
 
     /// Installs handlers for SIGTERM and SIGINT (and those added on the
-    /// builder) and starts listening. The first signal begins shutdown; a
-    /// second one while it runs forces the end: a blocking purge of every
-    /// added registry, then death by that signal.
+    /// builder) and starts listening, on two OS threads (the watchdog).
+    ///
+    /// - The first signal begins shutdown.
+    /// - From the moment shutdown begins (by a signal or a call), the
+    ///   process ends no later than the grace period plus one second: if
+    ///   the report is not made by the deadline, because a task blocks its
+    ///   thread or the runtime is stuck, the watchdog names the tasks still
+    ///   running, purges every added registry (blocking), runs the cleanup
+    ///   steps not yet run (within one second), writes one line to stderr,
+    ///   and ends the process by the signal (or with status 1 after a call).
+    /// - A second signal at any point forces the end: a blocking purge of
+    ///   every added registry (at most one second), one line to stderr, then
+    ///   death by that signal.
     ///
     /// Opt-in because a handler, once installed, stays for the life of the
-    /// process (tokio never restores the default action). Calling it again
-    /// does nothing.
+    /// process. Calling it again does nothing. It needs no runtime.
     ///
     /// # Errors
     ///
-    /// Outside a tokio runtime, or if a handler cannot be installed.
+    /// If a handler cannot be installed or a thread cannot be started.
     pub fn listen_for_signals(&self) -> io::Result<()> {
-        if self.shared.listening.swap(true, Ordering::SeqCst) {
+        static STARTING: Mutex<()> = Mutex::new(());
+        let _once = lock(&STARTING);
+        if self.shared.watchdog.get().is_some() {
             return Ok(());
         }
-        let result = listener::listen(&self.shared, &self.shared.config.signals);
-        if result.is_err() {
-            self.shared.listening.store(false, Ordering::SeqCst);
+        let tx = watchdog::start(&self.shared, &self.shared.config.signals)?;
+        if self.is_triggered() {
+            let _ = tx.send(Event::Begun);
         }
-        result
+        let _ = self.shared.watchdog.set(Mutex::new(tx));
+        Ok(())
     }
 
     /// Spawns a tracked task. It should watch [`token`](Self::token) and
@@ -413,11 +391,7 @@ impl Shutdown {
         F::Output: Send + 'static,
     {
         let id = self.shared.next_task.fetch_add(1, Ordering::Relaxed);
-        let record = Arc::new(TaskRecord {
-            name: name.to_string(),
-            outcome: Mutex::new(None),
-            abort: Mutex::new(None),
-        });
+        let record = TaskRecord::new(name);
         lock(&self.shared.tasks).insert(id, Arc::clone(&record));
         let guard = TaskGuard {
             shared: Arc::clone(&self.shared),
@@ -431,7 +405,7 @@ impl Shutdown {
             drop(guard);
             output
         });
-        *lock(&record.abort) = Some(handle.abort_handle());
+        record.set_abort(handle.abort_handle());
         handle
     }
 
@@ -445,9 +419,7 @@ impl Shutdown {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: Into<BoxError>,
     {
-        let run: Box<dyn FnOnce() -> StepFuture + Send> =
-            Box::new(move || Box::pin(async move { f().await.map_err(Into::into) }));
-        self.push_step(name, StepKind::Async(run));
+        lock(&self.shared.steps).push(Step::new_async(name, f));
     }
 
     /// Registers a blocking cleanup step; it runs on tokio's blocking pool.
@@ -456,10 +428,7 @@ impl Shutdown {
         F: FnOnce() -> Result<(), E> + Send + 'static,
         E: Into<BoxError>,
     {
-        self.push_step(
-            name,
-            StepKind::Blocking(Box::new(move || f().map_err(Into::into))),
-        );
+        lock(&self.shared.steps).push(Step::new_blocking(name, f));
     }
 
     /// Adds a registry: closing it and purging it is one cleanup step, in
@@ -467,14 +436,9 @@ impl Shutdown {
     /// purges it too.
     pub fn add_registry(&self, registry: &ResourceRegistry) {
         lock(&self.shared.registries).push(registry.clone());
-        let name = format!("purge {}", registry.session_dir().display());
-        self.push_step(&name, StepKind::Purge(registry.clone()));
-    }
-
-    fn push_step(&self, name: &str, kind: StepKind) {
         lock(&self.shared.steps).push(Step {
-            name: name.to_string(),
-            kind,
+            name: format!("purge {}", registry.session_dir().display()),
+            kind: StepKind::Purge(registry.clone()),
         });
     }
 
@@ -504,16 +468,16 @@ impl Shutdown {
         let (reason, began) =
             lock(&shared.reason).unwrap_or((ShutdownReason::Requested, Instant::now()));
         let deadline = saturating_add(began, shared.config.grace);
-        let steps: Vec<Step> = std::mem::take(&mut *lock(&shared.steps));
+        let has_steps = !lock(&shared.steps).is_empty();
 
         // Tasks: everything still running, or ended since shutdown began.
         shared.tracker.close();
-        let task_deadline = if steps.is_empty() {
-            deadline
-        } else {
+        let task_deadline = if has_steps {
             // Tasks always get at least half the grace period.
             let reserve = shared.config.cleanup_reserve.min(shared.config.grace / 2);
             deadline.checked_sub(reserve).unwrap_or(began).max(began)
+        } else {
+            deadline
         };
         tracing::info!(
             tasks = shared.tracker.len(),
@@ -528,49 +492,35 @@ impl Shutdown {
         {
             let records: Vec<Arc<TaskRecord>> = lock(&shared.tasks).values().cloned().collect();
             for record in records {
-                if lock(&record.outcome).is_none() {
-                    tracing::warn!(task = %record.name, "tempreg aborting task at the grace period");
-                    if let Some(abort) = &*lock(&record.abort) {
-                        abort.abort();
-                    }
-                }
+                record.abort();
             }
             // Aborted tasks stop at their next poll, which needs a moment
             // (up to 100 ms, even past the deadline); a task that blocks its
             // thread never stops, and is reported still running.
             let _ = tokio::time::timeout(ABORT_SETTLE, shared.tracker.wait()).await;
         }
-        let mut tasks: Vec<TaskReport> = Vec::new();
-        {
-            let mut table = lock(&shared.tasks);
-            for record in table.values() {
-                let (outcome, at) = lock(&record.outcome)
-                    .clone()
-                    .unwrap_or((TaskOutcome::StillRunning, Instant::now()));
-                tasks.push(TaskReport {
-                    name: record.name.clone(),
-                    outcome,
-                    elapsed: at.saturating_duration_since(began),
-                });
-            }
-            table.clear();
-        }
+        let tasks = take_reports(&shared.tasks, began);
         for t in &tasks {
             tracing::info!(task = %t.name, outcome = %t.outcome, elapsed_ms = t.elapsed.as_millis() as u64, "tempreg task ended");
         }
 
-        // Cleanup steps, last registered first.
-        let mut reports = Vec::with_capacity(steps.len());
-        for step in steps.into_iter().rev() {
-            reports.push(run_step(step, deadline, shared.config.step_timeout).await);
+        // Cleanup steps, last registered first, each taken from the shared
+        // list as it runs (the watchdog takes what is left if we are stuck).
+        let mut steps = Vec::new();
+        loop {
+            let Some(step) = lock(&shared.steps).pop() else {
+                break;
+            };
+            steps.push(run_step(step, deadline, shared.config.step_timeout).await);
         }
         let report = ShutdownReport {
             reason,
             tasks,
-            steps: reports,
+            steps,
             elapsed: began.elapsed(),
             registries: shared.registries(),
         };
+        shared.tell_watchdog(Event::Done);
         tracing::info!(
             reason = %report.reason,
             clean = report.is_clean(),
@@ -586,83 +536,4 @@ impl Shutdown {
 fn saturating_add(from: Instant, limit: Duration) -> Instant {
     const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
     from.checked_add(limit.min(FAR)).unwrap_or(from)
-}
-
-/// Runs one step in its own task, under `min(step_limit, time to deadline)`.
-async fn run_step(step: Step, deadline: Instant, step_limit: Duration) -> StepReport {
-    let started = Instant::now();
-    let name = step.name;
-    let left = deadline.saturating_duration_since(started);
-    // A purge step runs even past the deadline, but briefly: leaving the
-    // files would break the promise the deadline is there to keep.
-    let limit = match step.kind {
-        StepKind::Purge(_) => step_limit.min(left).max(Duration::from_millis(500)),
-        _ => step_limit.min(left),
-    };
-    if limit.is_zero() {
-        tracing::warn!(step = %name, "tempreg cleanup step skipped: deadline passed");
-        return StepReport {
-            name,
-            outcome: StepOutcome::Skipped,
-            elapsed: Duration::ZERO,
-            purge: None,
-        };
-    }
-    tracing::info!(step = %name, limit_ms = limit.as_millis() as u64, "tempreg cleanup step started");
-    let mut purge = None;
-    let outcome = match step.kind {
-        StepKind::Purge(registry) => {
-            registry.close();
-            let options = PurgeOptions::new().deadline(limit);
-            let report = registry.purge_all_with(options).await;
-            let outcome = if report.is_clean() {
-                StepOutcome::Ok
-            } else {
-                StepOutcome::Failed(format!("{} entr(ies) not cleaned", report.failures().len()))
-            };
-            purge = Some(report);
-            outcome
-        }
-        StepKind::Async(f) => join_step(tokio::spawn(async move { f().await }), limit).await,
-        StepKind::Blocking(f) => join_step(tokio::task::spawn_blocking(f), limit).await,
-    };
-    let elapsed = started.elapsed();
-    match &outcome {
-        StepOutcome::Ok => {
-            tracing::info!(step = %name, elapsed_ms = elapsed.as_millis() as u64, "tempreg cleanup step done")
-        }
-        other => {
-            tracing::warn!(step = %name, outcome = %other, elapsed_ms = elapsed.as_millis() as u64, "tempreg cleanup step did not succeed")
-        }
-    }
-    StepReport {
-        name,
-        outcome,
-        elapsed,
-        purge,
-    }
-}
-
-async fn join_step(
-    mut handle: tokio::task::JoinHandle<Result<(), BoxError>>,
-    limit: Duration,
-) -> StepOutcome {
-    match tokio::time::timeout(limit, &mut handle).await {
-        Ok(Ok(Ok(()))) => StepOutcome::Ok,
-        Ok(Ok(Err(e))) => StepOutcome::Failed(e.to_string()),
-        Ok(Err(join)) if join.is_panic() => {
-            let payload = join.into_panic();
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic".into());
-            StepOutcome::Panicked(msg)
-        }
-        Ok(Err(_)) => StepOutcome::Failed("cancelled".into()),
-        Err(_) => {
-            handle.abort();
-            StepOutcome::TimedOut
-        }
-    }
 }

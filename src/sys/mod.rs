@@ -15,7 +15,7 @@
 //! | [`sync_data`] | data on stable storage |
 //! | [`anonymous_file`] | a file with no name, where the system can make one |
 //! | [`revoke`] | the open file behind a handle we do not own swapped for a dead one |
-//! | [`is_main_thread`], [`watch_forks`], [`fork_generation`] | which thread and which process we are in |
+//! | [`watch_forks`], [`fork_generation`] | which process we are in (a fork without exec is another) |
 //! | [`at_exit`] | a function run by `exit` |
 //!
 //! An identity is `(st_dev, st_ino)` on Unix, with the birth time where the

@@ -127,6 +127,15 @@ impl WeakCore {
     pub(crate) fn upgrade(&self) -> Option<Arc<Core>> {
         self.0.upgrade()
     }
+
+    /// True if it points at `core`.
+    pub(crate) fn is(&self, core: &Arc<Core>) -> bool {
+        std::ptr::eq(self.0.as_ptr(), Arc::as_ptr(core))
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
 }
 
 /// The guard side of an entry: which registry, which id, made by which

@@ -1,5 +1,5 @@
 //! Unix: fd-relative calls through `rustix`, `libc` only where `rustix` has
-//! no wrapper (`atexit`, `pthread_atfork`, `pthread_main_np`).
+//! no wrapper (`atexit`, `pthread_atfork`).
 //!
 //! Per system:
 //!
@@ -9,7 +9,7 @@
 //!   some sandboxes). `O_TMPFILE` for anonymous files, `renameat2` with
 //!   `RENAME_NOREPLACE`, `dup3`.
 //! - **macOS**: `fstatat` (no birth time in the identity), `renameatx_np`
-//!   with `RENAME_EXCL`, no `O_TMPFILE`, `pthread_main_np`. `sync_data` is
+//!   with `RENAME_EXCL`, no `O_TMPFILE`. `sync_data` is
 //!   std's, which on macOS is `fcntl(F_FULLFSYNC)`: plain `fsync` there
 //!   leaves the data in the drive's cache.
 //! - **FreeBSD and other BSDs**: `fstatat`; a rename that must not replace
@@ -42,7 +42,7 @@ mod tree;
 
 pub(crate) use self::lock::{age_of, create_lock, probe_lock, remove_lock, LockFile};
 pub(crate) use self::process::{
-    at_exit, duplicate, fork_generation, is_main_thread, revoke, sync_data, watch_forks, RawFile,
+    at_exit, duplicate, fork_generation, revoke, sync_data, watch_forks, RawFile,
 };
 pub(crate) use self::rename::{move_file, rename_in, Target};
 pub(crate) use self::tree::{clear_dir, measure, remove_dir, remove_file, Listing};

@@ -1,5 +1,5 @@
-//! Open files, threads and processes: `fdatasync`, revoking a file, the
-//! main thread, fork generations, `atexit`.
+//! Open files and processes: `fdatasync`, revoking a file, fork
+//! generations, `atexit`.
 
 use std::fs::File;
 use std::io;
@@ -77,19 +77,6 @@ pub(crate) unsafe fn revoke(raw: RawFile) -> io::Result<()> {
 
 // ---------------------------------------------------------------------------
 // Threads and processes
-
-/// True on the process's main thread.
-pub(crate) fn is_main_thread() -> bool {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        rustix::thread::gettid() == rustix::process::getpid()
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        // SAFETY: `pthread_main_np` takes nothing and only reads.
-        unsafe { libc::pthread_main_np() == 1 }
-    }
-}
 
 static FORK_GENERATION: AtomicU32 = AtomicU32::new(0);
 
