@@ -2,13 +2,13 @@
 //! `purge_on_cancel` (a `CancellationToken`) and, with the
 //! `tokio-graceful-shutdown` feature, `PurgeSubsystem`.
 
-mod common;
+mod support;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::registry_in;
+use support::registry_in;
 use tempreg::{purge_on_cancel, purge_on_cancel_with, PurgeFailureKind, PurgeOptions};
 use tempreg::{EntryKind, ResourceRegistry, TempPath, TrackedFile};
 use tokio::io::AsyncWriteExt;

@@ -1,11 +1,11 @@
 //! Anonymous (`O_TMPFILE`) files: usable like any file, never visible by
 //! name, closed by a purge, and freed by the kernel even on SIGKILL.
 
-mod crash_support;
+mod support;
 
 use std::io::{Read, Seek, SeekFrom, Write};
 
-use crash_support::{assert_empty_dir, names_in, registry_in, scratch_root, start_hold};
+use support::{assert_empty_dir, names_in, registry_in, scratch_root, start_hold};
 use tempreg::{EntryKind, LOCK_NAME};
 
 /// Asserts that `e` is the error of a purged anonymous file.

@@ -1,7 +1,7 @@
 //! Bad names, bad roots and bad paths fail with the right error kind, a
 //! message that names what was wrong, and nothing created on disk.
 
-mod common;
+mod support;
 
 use std::ffi::OsStr;
 use std::io;
@@ -10,7 +10,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use common::{assert_empty_dir, assert_names_path, assert_session_holds_only_lock, registry_in};
+use support::{
+    assert_empty_dir, assert_names_path, assert_session_holds_only_lock, registry_in, Running,
+    RUN_TIMEOUT,
+};
 use tempreg::ResourceRegistry;
 
 const CHILD_TEST: &str = "child_process_entry";
@@ -157,9 +160,9 @@ fn unwritable_root_and_unreadable_file_are_permission_denied() {
     cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(&exe)
         .current_dir(base.path());
-    common::child_args(&mut cmd, CHILD_TEST, "permission-denied", &root, &aux);
-    let output = cmd.output().expect("run the unprivileged child");
-    let shown = common::describe(&output);
+    support::child_args(&mut cmd, CHILD_TEST, "permission-denied", &root, &aux);
+    let output = Running::start(cmd, "the unprivileged child").output(RUN_TIMEOUT);
+    let shown = support::describe(&output);
     if !output.status.success() && String::from_utf8_lossy(&output.stderr).contains("setpriv:") {
         println!("skipped: setpriv refused: {shown}");
         return;
@@ -186,11 +189,11 @@ fn which(tool: &str) -> Result<std::path::PathBuf, ()> {
 /// Runs a scenario in a re-executed test binary; returns at once otherwise.
 #[test]
 fn child_process_entry() {
-    let Some((scenario, root)) = common::child_scenario() else {
+    let Some((scenario, root)) = support::child_scenario() else {
         return;
     };
     match scenario.as_str() {
-        "permission-denied" => child_permission_denied(&root, &common::child_aux()),
+        "permission-denied" => child_permission_denied(&root, &support::child_aux()),
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -203,7 +206,7 @@ fn child_permission_denied(root: &Path, aux: &Path) {
     // A registry where we may write, and a caller file we may not read.
     let registry = registry_in(aux);
     let secret = aux.parent().unwrap().join("secret.txt");
-    let rt = common::current_thread_runtime();
+    let rt = support::current_thread_runtime();
     let mut options = tokio::fs::OpenOptions::new();
     options.read(true);
     let err = rt.block_on(registry.open(&secret, &options)).unwrap_err();

@@ -3,15 +3,15 @@
 //! `sweep` and `ls` judge sessions by their lock; errors are one line.
 #![cfg(feature = "cli")]
 
-mod crash_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use crash_support::{
+use support::{
     assert_empty_dir, names_in, process_exists, registry_in, scratch_root, wait_until, KillOnDrop,
-    Running, EXIT_TIMEOUT, LINE_TIMEOUT, SIGHUP, SIGINT, SIGKILL, SIGTERM,
+    Running, CHILD_EXIT_TIMEOUT, LINE_TIMEOUT, SIGHUP, SIGINT, SIGKILL, SIGTERM,
 };
 use tempreg::LOCK_NAME;
 
@@ -213,7 +213,7 @@ fn run_forwards_termination_signals_to_the_command() {
             r#"touch "$TMPDIR/x"; echo "started $$"; exec sleep 300"#,
         );
         wrapper.signal(signal);
-        let status = wrapper.wait_exit(EXIT_TIMEOUT);
+        let status = wrapper.wait_exit(CHILD_EXIT_TIMEOUT);
         assert_eq!(
             status.code(),
             Some(code),
@@ -237,7 +237,7 @@ fn a_command_that_traps_the_forwarded_signal_can_clean_up_and_succeed() {
     let (mut wrapper, _child) = start_sh(root.path(), script);
     wrapper.signal(SIGTERM);
     wrapper.wait_for_line("trapped", LINE_TIMEOUT);
-    let status = wrapper.wait_exit(EXIT_TIMEOUT);
+    let status = wrapper.wait_exit(CHILD_EXIT_TIMEOUT);
     assert_eq!(status.code(), Some(0), "{}", wrapper.describe());
     assert_empty_dir(root.path());
 }
@@ -270,9 +270,11 @@ fn a_killed_wrapper_leaves_a_live_session_until_its_command_ends() {
     assert!(listed[0].is_live());
 
     child.kill_now(SIGKILL);
-    wait_until(EXIT_TIMEOUT, "the killed command releases the lock", || {
-        tempreg::list_sessions(root.path()).is_ok_and(|l| l.iter().all(|s| !s.is_live()))
-    });
+    wait_until(
+        CHILD_EXIT_TIMEOUT,
+        "the killed command releases the lock",
+        || tempreg::list_sessions(root.path()).is_ok_and(|l| l.iter().all(|s| !s.is_live())),
+    );
     let sweep = run_sweep(root.path());
     assert_eq!(sweep.status.code(), Some(0), "{sweep:?}");
     assert!(
@@ -334,7 +336,7 @@ fn ls_json_lists_live_and_orphaned_sessions() {
     assert!(orphan.join(LOCK_NAME).is_file(), "ls removed something");
 
     wrapper.signal(SIGTERM);
-    assert_eq!(wrapper.wait_exit(EXIT_TIMEOUT).code(), Some(143));
+    assert_eq!(wrapper.wait_exit(CHILD_EXIT_TIMEOUT).code(), Some(143));
 }
 
 #[test]

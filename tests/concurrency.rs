@@ -2,7 +2,7 @@
 //! over and over: every entry is cleaned exactly once, nothing is reported
 //! gone or failed, and at the end nothing is left on disk.
 
-mod common;
+mod support;
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{assert_empty_dir, assert_session_holds_only_lock, registry_in};
+use support::{assert_empty_dir, assert_session_holds_only_lock, registry_in};
 use tempreg::{PurgeReport, ResourceRegistry, TempDir, TempFile, TempPath, TrackedFile};
 use tokio::io::AsyncWriteExt;
 
@@ -117,7 +117,7 @@ fn trim(held: &mut VecDeque<Held>) {
 #[test]
 fn tasks_creating_and_dropping_while_purges_run_clean_everything_once() {
     let root = tempfile::tempdir().unwrap();
-    let rt = common::multi_thread_runtime();
+    let rt = support::multi_thread_runtime();
     rt.block_on(async {
         let registry = registry_in(root.path());
         let created = Arc::new(AtomicUsize::new(0));

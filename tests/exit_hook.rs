@@ -3,19 +3,19 @@
 //! without the hook the session stays for a sweep; a child forked without
 //! exec never purges its parent's files.
 
-mod crash_support;
+mod support;
 
-use crash_support::{
-    assert_empty_dir, names_in, parse_held, registry_in, scratch_root, start, EXIT_TIMEOUT,
-    LINE_TIMEOUT,
+use support::{
+    assert_empty_dir, names_in, parse_held, registry_in, scratch_root, start_crash_child,
+    CHILD_EXIT_TIMEOUT, LINE_TIMEOUT,
 };
 use tempreg::LOCK_NAME;
 
 /// Runs `crash_child SCENARIO` in `root`, waits for `line` and a clean exit.
 fn run_to_exit(scenario: &str, root: &std::path::Path, line: &str) -> (std::path::PathBuf, String) {
-    let mut child = start(scenario, root);
+    let mut child = start_crash_child(scenario, root);
     let seen = child.process.wait_for_line(line, LINE_TIMEOUT);
-    let status = child.process.wait_exit(EXIT_TIMEOUT);
+    let status = child.process.wait_exit(CHILD_EXIT_TIMEOUT);
     assert_eq!(status.code(), Some(0), "{}", child.process.describe());
     (child.session.clone(), seen)
 }

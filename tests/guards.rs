@@ -1,20 +1,20 @@
 //! The RAII guards: what dropping, closing, persisting and keeping each one
 //! does to the file on disk and to the registry's table.
 
-mod common;
+mod support;
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use common::{assert_empty_dir, assert_names_path, assert_session_holds_only_lock, registry_in};
+use support::{assert_empty_dir, assert_names_path, assert_session_holds_only_lock, registry_in};
 use tempreg::{EntryKind, PersistError};
 
 #[test]
 fn dropping_each_guard_removes_its_path_and_its_entry() {
     let root = tempfile::tempdir().unwrap();
-    common::block_on(async {
+    support::block_on(async {
         let registry = registry_in(root.path());
 
         let mut file = registry.temp_file().unwrap();
@@ -285,7 +285,7 @@ fn keep_moves_each_guard_into_the_root_where_it_survives_the_registry() {
         .map(|p| p.file_name().unwrap().to_owned())
         .collect();
     expected.sort();
-    assert_eq!(common::names_in(root.path()), expected);
+    assert_eq!(support::names_in(root.path()), expected);
 }
 
 #[test]
@@ -305,7 +305,7 @@ fn keep_picks_a_fresh_name_when_the_root_already_has_it() {
     drop(registry);
     let mut expected = vec![OsString::from("same"), kept.file_name().unwrap().into()];
     expected.sort();
-    assert_eq!(common::names_in(root.path()), expected);
+    assert_eq!(support::names_in(root.path()), expected);
 }
 
 #[test]
@@ -313,7 +313,7 @@ fn into_temp_path_keeps_tracking_and_holds_no_fd() {
     const N: usize = 2_000;
     let root = tempfile::tempdir().unwrap();
     let registry = registry_in(root.path());
-    let before = common::open_fd_count();
+    let before = support::open_fd_count();
 
     let paths: Vec<tempreg::TempPath> = (0..N)
         .map(|i| {
@@ -323,7 +323,7 @@ fn into_temp_path_keeps_tracking_and_holds_no_fd() {
         })
         .collect();
 
-    let after = common::open_fd_count();
+    let after = support::open_fd_count();
     // Other tests in this binary open files meanwhile; 2,000 leaked fds would
     // dwarf that noise.
     assert!(
@@ -346,7 +346,7 @@ fn into_temp_path_keeps_tracking_and_holds_no_fd() {
 #[test]
 fn non_utf8_prefix_and_suffix_work() {
     let root = tempfile::tempdir().unwrap();
-    common::block_on(async {
+    support::block_on(async {
         let registry = registry_in(root.path());
         let prefix = OsStr::from_bytes(b"caf\xe9-");
         let suffix = OsStr::from_bytes(b".\xff\xfe");
@@ -375,7 +375,7 @@ fn non_utf8_prefix_and_suffix_work() {
             let name = path.file_name().unwrap().as_bytes();
             assert!(name.starts_with(b"caf\xe9-"), "{path:?}");
             assert!(name.ends_with(b".\xff\xfe"), "{path:?}");
-            assert!(common::is_present(path));
+            assert!(support::is_present(path));
         }
         let entry_paths: Vec<PathBuf> = registry
             .entries()
@@ -387,7 +387,7 @@ fn non_utf8_prefix_and_suffix_work() {
         drop((file, dir, async_file));
         assert!(registry.purge_all().await.is_clean());
         for path in &paths {
-            assert!(!common::is_present(path), "{path:?}");
+            assert!(!support::is_present(path), "{path:?}");
         }
         drop(registry);
     });
@@ -444,7 +444,7 @@ fn temp_options_name_files_prefix_random_suffix() {
 fn entries_list_kind_and_path_oldest_first() {
     let root = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
-    common::block_on(async {
+    support::block_on(async {
         let registry = registry_in(root.path());
 
         let file = registry.temp_file().unwrap();
@@ -519,7 +519,7 @@ fn a_guard_used_from_its_path_reference() {
 #[test]
 fn persist_to_another_file_system_hands_the_file_back() {
     let mountpoint = tempfile::tempdir().unwrap();
-    let Some(mount) = common::or_skip(common::TmpfsMount::mount(mountpoint.path(), "1m")) else {
+    let Some(mount) = support::or_skip(support::TmpfsMount::mount(mountpoint.path(), "1m")) else {
         return;
     };
     let root = tempfile::tempdir().unwrap();
@@ -550,7 +550,7 @@ fn persist_to_another_file_system_hands_the_file_back() {
     );
     drop(registry);
     assert_empty_dir(root.path());
-    common::assert_empty_dir(&mount.dir);
+    support::assert_empty_dir(&mount.dir);
     drop(mount);
 }
 
@@ -565,7 +565,7 @@ fn a_failed_keep_leaves_the_file_on_disk_and_tracked() {
     let mut file = registry.temp_file().unwrap();
     file.write_all(b"file worth keeping").unwrap();
     let file_path = file.path().to_path_buf();
-    let Some(lock) = common::or_skip(common::Immutable::set(root.path())) else {
+    let Some(lock) = support::or_skip(support::Immutable::set(root.path())) else {
         return;
     };
 
@@ -602,7 +602,7 @@ fn a_failed_dir_keep_hands_the_dir_back_still_tracked() {
     std::fs::write(dir.path().join("result.txt"), b"kept in place").unwrap();
     let path = dir.path().to_path_buf();
     let session = registry.session_dir().to_path_buf();
-    let Some(lock) = common::or_skip(common::Immutable::set(root.path())) else {
+    let Some(lock) = support::or_skip(support::Immutable::set(root.path())) else {
         return;
     };
 
@@ -627,7 +627,7 @@ fn a_failed_dir_keep_hands_the_dir_back_still_tracked() {
         b"kept in place"
     );
     assert_eq!(
-        common::names_in(root.path()),
+        support::names_in(root.path()),
         vec![kept.file_name().unwrap().to_owned()]
     );
 }
@@ -645,7 +645,7 @@ fn a_close_that_fails_reports_the_path_and_keeps_the_entry_tracked() {
 
     // An immutable file inside the temp dir cannot be unlinked; an immutable
     // session dir lets no name in it be unlinked.
-    let Some(stuck_lock) = common::or_skip(common::Immutable::set(&stuck)) else {
+    let Some(stuck_lock) = support::or_skip(support::Immutable::set(&stuck)) else {
         return;
     };
     let err = dir.close().expect_err("the temp dir cannot be emptied");
@@ -654,7 +654,7 @@ fn a_close_that_fails_reports_the_path_and_keeps_the_entry_tracked() {
     assert!(stuck.exists());
     assert_eq!(registry.len(), 2, "the dir stays tracked");
 
-    let session_lock = common::Immutable::set(registry.session_dir()).unwrap();
+    let session_lock = support::Immutable::set(registry.session_dir()).unwrap();
     let err = file.close().expect_err("the session dir is immutable");
     assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");
     assert_names_path(&err, &file_path);

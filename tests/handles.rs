@@ -2,12 +2,12 @@
 //! keeps every byte written to it and is never deleted; after a purge the
 //! guard fails cleanly; async temp files go on drop and on purge.
 
-mod common;
+mod support;
 
 use std::io::{self, SeekFrom};
 use std::path::Path;
 
-use common::{assert_empty_dir, assert_names_path, assert_session_holds_only_lock, registry_in};
+use support::{assert_empty_dir, assert_names_path, assert_session_holds_only_lock, registry_in};
 use tempreg::{EntryKind, PurgeFailureKind, PurgeOptions, ResourceRegistry};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_test::assert_pending;
@@ -25,8 +25,8 @@ fn purge_keeps_written_bytes(sync_data: bool) {
     let root = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     let path = outside.path().join("data.bin");
-    let payload = common::pattern(BIG);
-    common::block_on(async {
+    let payload = support::pattern(BIG);
+    support::block_on(async {
         let registry = registry_in(root.path());
         let mut handle = registry.open(&path, &write_options()).await.unwrap();
         handle.write_all(&payload).await.unwrap();
@@ -65,7 +65,7 @@ fn purge_all_blocking_flushes_a_finished_write() {
     let root = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     let path = outside.path().join("blocking.bin");
-    common::block_on(async {
+    support::block_on(async {
         let registry = registry_in(root.path());
         let mut handle = registry.open(&path, &write_options()).await.unwrap();
         handle.write_all(b"flushed by hand").await.unwrap();
@@ -88,7 +88,7 @@ fn a_caller_file_is_never_deleted() {
     let dropped = outside.path().join("dropped.txt");
     let closed = outside.path().join("closed.txt");
     let purged = outside.path().join("purged.txt");
-    common::block_on(async {
+    support::block_on(async {
         let registry = registry_in(root.path());
         for path in [&dropped, &closed, &purged] {
             std::fs::write(path, b"precious").unwrap();
@@ -125,7 +125,7 @@ fn io_on_a_purged_handle_fails_with_an_error_naming_the_file() {
     let root = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     let path = outside.path().join("log.txt");
-    common::block_on(async {
+    support::block_on(async {
         let registry = registry_in(root.path());
         let mut handle = registry.open(&path, &write_options()).await.unwrap();
         handle.write_all(b"before").await.unwrap();
@@ -155,14 +155,14 @@ fn a_task_blocked_writing_wakes_with_an_error_when_purged() {
     let root = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     let fifo = outside.path().join("blocked.fifo");
-    common::mkfifo(&fifo);
-    common::block_on(async {
-        let _drain = common::DrainFifoOnPanic(fifo.clone());
+    support::mkfifo(&fifo);
+    support::block_on(async {
+        let _drain = support::DrainFifoOnPanic(fifo.clone());
         let registry = registry_in(root.path());
-        let mut handle = common::open_fifo(&registry, &fifo).await;
+        let mut handle = support::open_fifo(&registry, &fifo).await;
 
         // Far more than a pipe holds: the writer parks on its second chunk.
-        let payload = common::pattern(8 << 20);
+        let payload = support::pattern(8 << 20);
         let mut writer = tokio_test::task::spawn(handle.write_all(&payload));
         assert_pending!(writer.poll());
         assert!(!writer.is_woken());
@@ -185,7 +185,7 @@ fn a_task_blocked_writing_wakes_with_an_error_when_purged() {
         drop(writer);
 
         // The chunk already handed to the blocking pool still gets flushed.
-        let read_back = common::fifo_contents(common::read_fifo_to_end(&fifo)).await;
+        let read_back = support::fifo_contents(support::read_fifo_to_end(&fifo)).await;
         assert!(!read_back.is_empty());
         assert!(read_back == payload[..read_back.len()], "FIFO bytes differ");
         let report = purge.await.unwrap();
@@ -202,8 +202,8 @@ fn close_flushes_pending_writes() {
     let root = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     let path = outside.path().join("closed.bin");
-    let payload = common::pattern(BIG);
-    common::block_on(async {
+    let payload = support::pattern(BIG);
+    support::block_on(async {
         let registry = registry_in(root.path());
         let mut handle = registry.open(&path, &write_options()).await.unwrap();
         handle.write_all(&payload).await.unwrap();
@@ -224,7 +224,7 @@ fn sync_data_flushes_and_keeps_the_handle_usable() {
     let root = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     let path = outside.path().join("synced.bin");
-    common::block_on(async {
+    support::block_on(async {
         let registry = registry_in(root.path());
         let mut handle = registry.open(&path, &write_options()).await.unwrap();
         handle.write_all(b"first").await.unwrap();
@@ -241,7 +241,7 @@ fn sync_data_flushes_and_keeps_the_handle_usable() {
 #[test]
 fn async_temp_file_is_readable_writable_and_removed_on_close() {
     let root = tempfile::tempdir().unwrap();
-    common::block_on(async {
+    support::block_on(async {
         let registry = registry_in(root.path());
         let mut file = registry.temp_file_async().await.unwrap();
         let path = file.path().to_path_buf();
@@ -263,12 +263,12 @@ fn async_temp_file_is_readable_writable_and_removed_on_close() {
 #[test]
 fn async_temp_file_is_removed_on_drop() {
     let root = tempfile::tempdir().unwrap();
-    common::block_on(async {
+    support::block_on(async {
         let registry = registry_in(root.path());
         let mut paths = Vec::new();
         for _ in 0..20 {
             let mut file = registry.temp_file_async().await.unwrap();
-            file.write_all(&common::pattern(100_000)).await.unwrap();
+            file.write_all(&support::pattern(100_000)).await.unwrap();
             paths.push(file.path().to_path_buf());
             drop(file);
         }
@@ -288,10 +288,10 @@ fn async_temp_file_is_removed_on_drop() {
 #[test]
 fn async_temp_file_is_removed_on_purge() {
     let root = tempfile::tempdir().unwrap();
-    common::block_on(async {
+    support::block_on(async {
         let registry = registry_in(root.path());
         let mut file = registry.temp_file_async().await.unwrap();
-        file.write_all(&common::pattern(BIG)).await.unwrap();
+        file.write_all(&support::pattern(BIG)).await.unwrap();
         let path = file.path().to_path_buf();
 
         let report = registry.purge_all().await;
@@ -309,7 +309,7 @@ fn async_temp_file_is_removed_on_purge() {
 
 #[test]
 fn session_dir_is_gone_once_the_registry_is_dropped_after_purge_waited_for_drops() {
-    let rt = common::multi_thread_runtime();
+    let rt = support::multi_thread_runtime();
     let mut stale = Vec::new();
     for _ in 0..300 {
         let root = tempfile::tempdir().unwrap();
@@ -339,13 +339,13 @@ fn session_dir_is_gone_once_the_registry_is_dropped_after_purge_waited_for_drops
 fn disk_full_is_reported_and_the_bytes_that_fit_are_kept() {
     const LEN: usize = 256 << 10;
     let mountpoint = tempfile::tempdir().unwrap();
-    let Some(mount) = common::or_skip(common::TmpfsMount::mount(mountpoint.path(), "64k")) else {
+    let Some(mount) = support::or_skip(support::TmpfsMount::mount(mountpoint.path(), "64k")) else {
         return;
     };
     let root = tempfile::tempdir().unwrap();
     let path = mount.dir.join("full.bin");
-    let payload = common::pattern(LEN);
-    common::block_on(async {
+    let payload = support::pattern(LEN);
+    support::block_on(async {
         let registry = registry_in(root.path());
         let mut handle = registry.open(&path, &write_options()).await.unwrap();
         let written = handle.write_all(&payload).await;
@@ -394,7 +394,7 @@ fn open_returns_an_absolute_path_and_lists_the_entry() {
     let root = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     let path = outside.path().join("listed.txt");
-    common::block_on(async {
+    support::block_on(async {
         let registry: ResourceRegistry = registry_in(root.path());
         let handle = registry.open(&path, &write_options()).await.unwrap();
         assert!(handle.path().is_absolute());

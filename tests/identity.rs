@@ -3,13 +3,13 @@
 //! victim outside the session), no drop, close or purge deletes it or follows
 //! it, and the caller is told which path was left alone.
 
-mod common;
+mod support;
 
 use std::io;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use common::{assert_empty_dir, assert_names_path, is_present, registry_in};
+use support::{assert_empty_dir, assert_names_path, is_present, registry_in};
 use tempreg::{
     EntryKind, PurgeFailureKind, PurgeReport, ResourceRegistry, TempDir, TempFile, TempPath,
 };
@@ -152,7 +152,7 @@ fn assert_reports_replaced(report: &PurgeReport, path: &Path, kind: EntryKind) {
 fn run_case(kind: Kind, action: Action, swap: Swap) {
     let root = tempfile::tempdir().unwrap();
     let victims = Victims::new();
-    common::block_on(async {
+    support::block_on(async {
         let registry = registry_in(root.path());
         let guard = Guard::new(&registry, kind);
         let path = guard.path();
@@ -287,7 +287,7 @@ fn removing_a_temp_dir_unlinks_symlinks_inside_it_without_following_them() {
     ] {
         let root = tempfile::tempdir().unwrap();
         let victims = Victims::new();
-        common::block_on(async {
+        support::block_on(async {
             let registry = registry_in(root.path());
             let dir = registry.temp_dir().unwrap();
             let path = dir.path().to_path_buf();
@@ -334,7 +334,7 @@ fn async_temp_file_replaced_by_a_symlink_is_left_alone() {
     for action in [Action::Drop, Action::Close, Action::PurgeAsync] {
         let root = tempfile::tempdir().unwrap();
         let victims = Victims::new();
-        common::block_on(async {
+        support::block_on(async {
             let registry = registry_in(root.path());
             let file = registry.temp_file_async().await.unwrap();
             let path = file.path().to_path_buf();

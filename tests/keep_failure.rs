@@ -4,11 +4,11 @@
 //! (`chattr +i`, refused even to root) does that. Where `chattr` is not
 //! available or the file system has no such flag, the test says it skipped.
 
-mod common;
+mod support;
 
 use std::io::Write;
 
-use common::{registry_in, Immutable};
+use support::{registry_in, Immutable};
 
 #[test]
 fn a_failed_keep_leaves_the_file_tracked_and_on_disk() {

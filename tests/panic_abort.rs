@@ -6,10 +6,15 @@
 //! to every crate in a build, tempreg included, which is what the hook's
 //! `cfg!(panic = "abort")` sees).
 
+mod support;
+
+use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+
+use support::{names_in, Running, BUILD_TIMEOUT, RUN_TIMEOUT};
 
 fn abort_child() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
@@ -17,35 +22,27 @@ fn abort_child() -> &'static Path {
         let manifest =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/abort_child/Cargo.toml");
         let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("abort-child-target");
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--manifest-path"])
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "--manifest-path"])
             .arg(&manifest)
             .arg("--target-dir")
-            .arg(&target)
-            .status()
-            .expect("run cargo");
-        assert!(status.success(), "building the abort_child fixture failed");
+            .arg(&target);
+        let mut build = Running::start(cmd, "cargo build (abort_child)");
+        let status = build.wait_exit(BUILD_TIMEOUT);
+        assert!(
+            status.success(),
+            "building the abort_child fixture failed\n{}",
+            build.describe()
+        );
         target.join("debug/abort_child")
     })
 }
 
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// Runs the child to its abort; returns what it left in `root`.
-fn run(scenario: &str, root: &Path) -> Vec<String> {
-    let out = Command::new(abort_child())
-        .args([scenario])
-        .arg(root)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("run abort_child");
+fn run(scenario: &str, root: &Path) -> Vec<OsString> {
+    let mut cmd = Command::new(abort_child());
+    cmd.args([scenario]).arg(root);
+    let out = Running::start(cmd, &format!("abort_child {scenario}")).output(RUN_TIMEOUT);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -68,13 +65,13 @@ fn run(scenario: &str, root: &Path) -> Vec<String> {
 #[test]
 fn a_worker_thread_panic_in_an_abort_build_leaves_nothing() {
     let root = tempfile::tempdir().unwrap();
-    assert_eq!(run("worker", root.path()), Vec::<String>::new());
+    assert_eq!(run("worker", root.path()), Vec::<OsString>::new());
 }
 
 #[test]
 fn a_main_thread_panic_in_an_abort_build_leaves_nothing() {
     let root = tempfile::tempdir().unwrap();
-    assert_eq!(run("main", root.path()), Vec::<String>::new());
+    assert_eq!(run("main", root.path()), Vec::<OsString>::new());
 }
 
 #[test]
@@ -82,12 +79,15 @@ fn without_the_hook_an_abort_leaves_the_session_for_a_sweep() {
     let root = tempfile::tempdir().unwrap();
     let left = run("no-hook", root.path());
     assert_eq!(left.len(), 1, "{left:?}");
-    assert!(left[0].starts_with("tempreg-"), "{left:?}");
+    assert!(
+        left[0].to_string_lossy().starts_with("tempreg-"),
+        "{left:?}"
+    );
     let report = tempreg::sweep_orphans(root.path()).unwrap();
     assert_eq!(report.removed().len(), 1, "{report}");
     assert!(
         report.files_freed() >= 3,
         "temp file, temp path and the dir's file: {report}"
     );
-    assert_eq!(names_in(root.path()), Vec::<String>::new());
+    assert_eq!(names_in(root.path()), Vec::<OsString>::new());
 }

@@ -9,14 +9,14 @@
 //! runtime ends a `main` that panicked: the panic is caught at the outermost
 //! frame and the process exits with status 101.
 
-mod common;
+mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
-use common::{assert_empty_dir, describe, names_in, registry_in, run_child};
+use support::{assert_empty_dir, describe, names_in, registry_in, run_child};
 use tempfile::TempDir;
 use tempreg::{PanicPolicy, ResourceRegistry};
 use tokio::io::AsyncWriteExt;
@@ -127,10 +127,10 @@ fn the_hook_does_not_keep_a_dropped_registry_alive() {
 /// Runs a scenario in a re-executed test binary; returns at once otherwise.
 #[test]
 fn child_process_entry() {
-    let Some((scenario, root)) = common::child_scenario() else {
+    let Some((scenario, root)) = support::child_scenario() else {
         return;
     };
-    let aux = common::child_aux();
+    let aux = support::child_aux();
     match scenario.as_str() {
         "worker-thread-panic" => child_worker_thread_panic(&root),
         "tokio-task-panic" => child_tokio_task_panic(&root),
@@ -148,21 +148,21 @@ fn child_process_entry() {
 static MAIN_THREAD_SCENARIOS: extern "C" fn() = main_thread_scenarios;
 
 extern "C" fn main_thread_scenarios() {
-    let install = match std::env::var(common::CHILD_ENV).as_deref() {
+    let install = match std::env::var(support::CHILD_ENV).as_deref() {
         Ok("main-thread-panic") => true,
         Ok("main-thread-panic-no-hook") => false,
         _ => return,
     };
-    let Some((_, root)) = common::child_scenario() else {
+    let Some((_, root)) = support::child_scenario() else {
         return;
     };
-    let aux = common::child_aux();
+    let aux = support::child_aux();
     let outcome = std::panic::catch_unwind(|| main_thread_panic(&root, &aux, install));
     std::process::exit(if outcome.is_err() { 101 } else { 0 });
 }
 
 fn main_thread_panic(root: &Path, aux: &Path, install: bool) {
-    let rt = common::current_thread_runtime();
+    let rt = support::current_thread_runtime();
     for _ in 0..2 {
         let registry = registry_in(root);
         if install {
@@ -222,7 +222,7 @@ fn child_worker_thread_panic(root: &Path) {
 }
 
 fn child_tokio_task_panic(root: &Path) {
-    let rt = common::multi_thread_runtime();
+    let rt = support::multi_thread_runtime();
     rt.block_on(async {
         let registry = registry_in(root);
         registry.install_panic_hook();
@@ -246,7 +246,7 @@ fn child_tokio_task_panic(root: &Path) {
 }
 
 fn child_always_policy(root: &Path, aux: &Path) {
-    common::block_on(async {
+    support::block_on(async {
         let registry = registry_in(root);
         registry.install_panic_hook_with(PanicPolicy::Always);
         let file = registry.temp_file().unwrap();

@@ -2,13 +2,13 @@
 //! named so a sweeper can find their owner, locked while alive, and removed
 //! once the registry and every guard of it are gone.
 
-mod common;
+mod support;
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::Write;
 
-use common::{assert_empty_dir, mode_of, names_in, registry_in};
+use support::{assert_empty_dir, mode_of, names_in, registry_in};
 use tempreg::{ResourceRegistry, LOCK_NAME};
 
 #[test]
@@ -82,7 +82,7 @@ fn lock_file_is_held_while_the_registry_lives() {
 #[test]
 fn temp_files_are_0600_and_temp_dirs_0700() {
     let root = tempfile::tempdir().unwrap();
-    common::block_on(async {
+    support::block_on(async {
         let registry = registry_in(root.path());
 
         let file = registry.temp_file().unwrap();

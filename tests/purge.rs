@@ -2,13 +2,13 @@
 //! cleans each entry once, how `close()` refuses new entries, and that a
 //! deadline bounds a purge stuck on a handle.
 
-mod common;
+mod support;
 
 use std::ffi::OsString;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::Duration;
 
-use common::{assert_empty_dir, assert_names_path, assert_session_holds_only_lock, registry_in};
+use support::{assert_empty_dir, assert_names_path, assert_session_holds_only_lock, registry_in};
 use tempreg::{is_closed_error, EntryKind, PurgeFailureKind, PurgeOptions};
 use tokio::io::AsyncWriteExt;
 use tokio_test::assert_pending;
@@ -18,7 +18,7 @@ fn purge_removes_temp_paths_and_closes_handles() {
     let root = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     let caller_path = outside.path().join("caller.log");
-    common::block_on(async {
+    support::block_on(async {
         let registry = registry_in(root.path());
         let mut file_a = registry.temp_file().unwrap();
         file_a.write_all(b"gone once purged").unwrap();
@@ -226,7 +226,7 @@ async fn close_refuses_new_entries_and_creates_nothing() {
         live_dir.path().file_name().unwrap().to_owned(),
     ];
     expected.sort();
-    assert_eq!(common::names_in(registry.session_dir()), expected);
+    assert_eq!(support::names_in(registry.session_dir()), expected);
     assert_eq!(
         registry.len(),
         2,
@@ -299,13 +299,13 @@ fn deadline_bounds_a_purge_stuck_flushing_a_handle() {
     let root = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     let fifo = outside.path().join("stuck.fifo");
-    common::mkfifo(&fifo);
+    support::mkfifo(&fifo);
 
-    common::block_on_paused(async {
-        let _drain = common::DrainFifoOnPanic(fifo.clone());
+    support::block_on_paused(async {
+        let _drain = support::DrainFifoOnPanic(fifo.clone());
         let registry = registry_in(root.path());
-        let mut handle = common::open_fifo(&registry, &fifo).await;
-        let payload = common::pattern(LEN);
+        let mut handle = support::open_fifo(&registry, &fifo).await;
+        let payload = support::pattern(LEN);
         // Accepted into tokio's buffer; the write itself blocks on the full pipe.
         handle.write_all(&payload).await.unwrap();
 
@@ -341,7 +341,7 @@ fn deadline_bounds_a_purge_stuck_flushing_a_handle() {
 
         // Drain the FIFO: the flush left running must deliver every byte,
         // then close the handle, which ends the reader's stream.
-        let read_back = common::fifo_contents(common::read_fifo_to_end(&fifo)).await;
+        let read_back = support::fifo_contents(support::read_fifo_to_end(&fifo)).await;
         assert_eq!(read_back.len(), LEN);
         assert!(read_back == payload, "the FIFO delivered other bytes");
 
@@ -410,7 +410,7 @@ fn an_io_failure_is_reported_with_the_path_and_the_os_error() {
     let stuck = dir.path().join("stuck.txt");
     std::fs::write(&stuck, b"immutable").unwrap();
     let other = registry.temp_file().unwrap();
-    let Some(lock) = common::or_skip(common::Immutable::set(&stuck)) else {
+    let Some(lock) = support::or_skip(support::Immutable::set(&stuck)) else {
         return;
     };
 
@@ -445,13 +445,13 @@ fn blocking_purge_reports_a_handle_mid_write_as_busy_and_keeps_it() {
     let root = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     let fifo = outside.path().join("busy.fifo");
-    common::mkfifo(&fifo);
-    common::block_on(async {
-        let _drain = common::DrainFifoOnPanic(fifo.clone());
+    support::mkfifo(&fifo);
+    support::block_on(async {
+        let _drain = support::DrainFifoOnPanic(fifo.clone());
         let registry = registry_in(root.path());
         let scratch = registry.temp_file().unwrap();
-        let mut handle = common::open_fifo(&registry, &fifo).await;
-        let payload = common::pattern(LEN);
+        let mut handle = support::open_fifo(&registry, &fifo).await;
+        let payload = support::pattern(LEN);
         handle.write_all(&payload).await.unwrap();
 
         let report = registry.purge_all_blocking();
@@ -465,11 +465,11 @@ fn blocking_purge_reports_a_handle_mid_write_as_busy_and_keeps_it() {
         assert_eq!(registry.len(), 1, "the busy handle stays tracked");
 
         // Once the pipe drains, an async purge flushes and closes it.
-        let reader = common::read_fifo_to_end(&fifo);
+        let reader = support::read_fifo_to_end(&fifo);
         let report = registry.purge_all().await;
         assert_eq!(report.closed(), 1, "{report}");
         assert!(report.is_clean(), "{report}");
-        let read_back = common::fifo_contents(reader).await;
+        let read_back = support::fifo_contents(reader).await;
         assert!(read_back == payload, "the FIFO delivered other bytes");
         drop((scratch, handle));
         drop(registry);

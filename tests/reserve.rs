@@ -1,9 +1,9 @@
 //! The async reserve: files made ahead of demand never outlive a purge or the
 //! registry, and a registry used lightly (or with the reserve off) has none.
 
-mod common;
+mod support;
 
-use common::{names_in, registry_in};
+use support::{names_in, registry_in};
 use tokio::io::AsyncWriteExt;
 
 async fn make_and_drop(registry: &tempreg::ResourceRegistry, n: usize) {

@@ -1,12 +1,12 @@
 //! The public types can be shared and moved across threads and tasks: checked
 //! at compile time, plus one run that moves guards between threads.
 
-mod common;
+mod support;
 
 use std::fmt::Debug;
 use std::io::{Read, Seek, SeekFrom, Write};
 
-use common::{assert_empty_dir, assert_session_holds_only_lock, registry_in};
+use support::{assert_empty_dir, assert_session_holds_only_lock, registry_in};
 use tempreg::{
     EntryInfo, EntryKind, PanicPolicy, PersistError, PurgeFailure, PurgeFailureKind, PurgeOptions,
     PurgeReport, RegistryBuilder, RegistryClosed, ResourceRegistry, TempDir, TempFile, TempOptions,
@@ -79,7 +79,7 @@ fn registry_debug_names_the_session() {
 #[test]
 fn guards_move_across_threads() {
     let root = tempfile::tempdir().unwrap();
-    let rt = common::multi_thread_runtime();
+    let rt = support::multi_thread_runtime();
     let registry = registry_in(root.path());
 
     // Created here, written and dropped on another thread.

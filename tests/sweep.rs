@@ -2,7 +2,7 @@
 //! removed exactly when its lock can be taken, whatever its name, pid or age
 //! says, and nothing outside the root is ever touched.
 
-mod crash_support;
+mod support;
 
 use std::ffi::OsString;
 use std::fs;
@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crash_support::{
-    assert_empty_dir, dead_hold_child, names_in, registry_in, scratch_root, snapshot, start_hold,
+use support::{
+    assert_empty_dir, dead_hold_child, dead_pid, names_in, registry_in, scratch_root, snapshot,
+    start_hold,
 };
 use tempreg::{list_sessions, sweep_orphans, sweep_orphans_with, SweepOptions, LOCK_NAME};
 
@@ -73,10 +74,7 @@ fn a_stale_looking_session_whose_lock_is_held_is_left_alone() {
 
     // Everything but the lock says "dead": a pid in the name and in the lock
     // file that no process has, a month-old lock file, and a stopped owner.
-    let gone = std::process::Command::new("true")
-        .spawn()
-        .and_then(|mut c| c.wait().map(|_| c.id()))
-        .expect("run true");
+    let gone = dead_pid();
     let stale = root.path().join(format!("tempreg-{gone}-Stale123"));
     fs::rename(&live.session, &stale).expect("rename the live session");
     let lock = fs::OpenOptions::new()

@@ -1,8 +1,8 @@
 //! Session directories: this process's own ([`Session`]), their on-disk
-//! [`format`], their [`lock`], and the [`sweep`] of dead processes' ones.
+//! [`format`](mod@format), their [`lock`], and the [`sweep`] of dead processes' ones.
 //!
 //! A registry lives in `<root>/<prefix>-<pid>-<random>/`, mode 0700, with a
-//! lock file held for the registry's whole life (see [`format`]).
+//! lock file held for the registry's whole life (see [`format`](mod@format)).
 //!
 //! # Invariants
 //!

@@ -1,9 +1,11 @@
 //! Child processes for the tests that run one: build an example, start a
 //! command with its output read on threads, wait for a line or for the end
-//! with a deadline, signal it, and kill it on drop.
+//! with a deadline, signal it, and kill it on drop; processes that are not
+//! our children; and bounded polling.
 //!
-//! `tests/support/mod.rs` declares this module; `tests/crash_support/mod.rs`
-//! includes the same file by path. It depends on nothing but std and libc.
+//! [`Running`] is the one way the suites start a process and wait on it
+//! (besides `assert_cmd` in `tests/cli.rs`, and the one-shot system tools of
+//! `fs_faults.rs` and `fifo.rs`). It depends on nothing but std and libc.
 //!
 //! # Finding the example binaries
 //!
@@ -21,6 +23,9 @@
 //!   (its `executable` field) rather than guessed, so a `--target` triple or
 //!   a custom target directory changes nothing.
 //!
+//! The crash-safety fixture `tests/fixtures/crash_child.rs` is built the
+//! same way: `Cargo.toml` declares it as the example `crash_child`.
+//!
 //! The build may wait on cargo's lock of the target directory while another
 //! build runs; it is bounded by [`BUILD_TIMEOUT`].
 //!
@@ -31,13 +36,15 @@
 //! [`Running::wait_exit`] and [`Running::kill_hard`] give up at their
 //! timeout, kill the child and fail with everything it printed. Dropping a
 //! [`Running`] kills a child that is still alive, so a failed assertion
-//! never leaves a process behind.
+//! never leaves a process behind. A child that is run to its end rather
+//! than talked to is collected with [`Running::output`], bounded the same
+//! way ([`RUN_TIMEOUT`]).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -56,6 +63,10 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a child may take to end after SIGKILL (see
 /// [`Running::kill_hard`]).
 const KILL_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a child that is run to its end with [`Running::output`] may
+/// take (a re-executed test binary running one scenario, a fixture that
+/// aborts): generous, since none of them has anything slow to do.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One cell per example: built once, however many tests ask at once.
 type Builds = Mutex<HashMap<&'static str, Arc<OnceLock<PathBuf>>>>;
@@ -171,6 +182,61 @@ pub fn process_exists(pid: u32) -> bool {
     let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
     // SAFETY: kill(2) with signal 0 only checks; no memory-safety concerns.
     unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// The pid of a process that has ended and been reaped: a pid that no
+/// process has (until the kernel hands it out again).
+pub fn dead_pid() -> u32 {
+    let mut gone = Running::start(Command::new("true"), "true");
+    gone.wait_exit(RUN_TIMEOUT);
+    gone.pid()
+}
+
+/// A process that is not our child (so no `Child` to kill), killed with
+/// SIGKILL on drop unless [`disarm`](Self::disarm)ed.
+pub struct KillOnDrop(Option<u32>);
+
+impl KillOnDrop {
+    pub fn new(pid: u32) -> KillOnDrop {
+        KillOnDrop(Some(pid))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.expect("still armed")
+    }
+
+    /// Forgets the process: it ended and was reaped, and its pid may be
+    /// reused.
+    pub fn disarm(&mut self) {
+        self.0 = None;
+    }
+
+    /// Kills it now with `signal`; nothing happens on drop afterwards.
+    pub fn kill_now(&mut self, signal: i32) {
+        if let Some(pid) = self.0.take() {
+            send_signal(pid, signal);
+        }
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            if let Ok(pid) = libc::pid_t::try_from(pid) {
+                // SAFETY: kill(2) has no memory-safety preconditions.
+                unsafe { libc::kill(pid, SIGKILL) };
+            }
+        }
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds; fails the test at `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// What a child printed on one stream, and whether the stream has ended.
@@ -331,6 +397,29 @@ impl Running {
             std::thread::sleep(Duration::from_millis(5));
         }
         status
+    }
+
+    /// Waits up to `timeout` for the child to end, as
+    /// [`wait_exit`](Self::wait_exit) does, and returns its status and
+    /// everything it printed, each line ending in `\n`: what
+    /// `Command::output` returns, with a deadline.
+    pub fn output(mut self, timeout: Duration) -> Output {
+        let status = self.wait_exit(timeout);
+        let text = |shared: &Shared| -> Vec<u8> {
+            shared
+                .lock()
+                .lines
+                .iter()
+                .flat_map(|line| [line.as_bytes(), b"\n"])
+                .flatten()
+                .copied()
+                .collect()
+        };
+        Output {
+            status,
+            stdout: text(&self.stdout),
+            stderr: text(&self.stderr),
+        }
     }
 
     /// Asserts that the child ended (within `timeout`) killed by `signal`.

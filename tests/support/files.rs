@@ -1,11 +1,11 @@
-//! A registry in a given root, and what is left on disk: the helpers every
-//! suite uses.
-//!
-//! `tests/support/mod.rs` declares this module; `tests/common/mod.rs` and
-//! `tests/crash_support/mod.rs` include the same file by path.
+//! A registry in a given root, scratch roots, and what is on disk: listings,
+//! snapshots, modes, and the assertions every suite makes about them; plus
+//! test payloads and this process's open file descriptors.
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use tempreg::ResourceRegistry;
 
@@ -15,6 +15,14 @@ pub fn registry_in(root: &Path) -> ResourceRegistry {
         .root(root)
         .build()
         .unwrap_or_else(|e| panic!("cannot build a registry in {}: {e}", root.display()))
+}
+
+/// A fresh scratch root, removed at the end of the test.
+pub fn scratch_root() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("crash-root-")
+        .tempdir()
+        .expect("scratch root")
 }
 
 /// The names in `dir`, sorted.
@@ -35,4 +43,97 @@ pub fn assert_empty_dir(dir: &Path) {
         "{} should be empty but holds {names:?}",
         dir.display()
     );
+}
+
+/// Asserts that the session directory holds only its lock file.
+pub fn assert_session_holds_only_lock(registry: &ResourceRegistry) {
+    assert_eq!(
+        names_in(registry.session_dir()),
+        vec![OsString::from(tempreg::LOCK_NAME)],
+        "session directory {} should hold only its lock file",
+        registry.session_dir().display()
+    );
+}
+
+/// Every path under `dir`, relative to it, sorted.
+pub fn tree(dir: &Path) -> Vec<PathBuf> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            out.push(path.strip_prefix(base).unwrap_or(&path).to_path_buf());
+            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                walk(base, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Every path under `dir` (relative) with, for regular files, their content.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Option<Vec<u8>>)> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(PathBuf, Option<Vec<u8>>)>) {
+        for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(base).unwrap_or(&path).to_path_buf();
+            let kind = entry.file_type().expect("file_type");
+            if kind.is_dir() {
+                out.push((rel, None));
+                walk(base, &path, out);
+            } else if kind.is_file() {
+                out.push((rel, Some(std::fs::read(&path).expect("read"))));
+            } else {
+                out.push((rel, None));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// True if something (even a dangling symlink) is at `path`.
+pub fn is_present(path: &Path) -> bool {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => true,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => panic!("cannot stat {}: {e}", path.display()),
+    }
+}
+
+/// `mode & 0o777` of `path`, without following a symlink.
+pub fn mode_of(path: &Path) -> u32 {
+    std::fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("cannot stat {}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Asserts that an error message names `path`.
+pub fn assert_names_path(err: &dyn std::fmt::Display, path: &Path) {
+    let message = err.to_string();
+    let shown = path.display().to_string();
+    assert!(
+        message.contains(&shown),
+        "error message `{message}` should name `{shown}`"
+    );
+}
+
+/// A payload whose every offset is distinguishable from its neighbours.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// How many file descriptors this process has open.
+pub fn open_fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
 }

@@ -1,154 +1,47 @@
-//! Child processes for the shutdown tests: build an example, run it in its
-//! own scratch root, read its output with bounded waits, signal it, and check
-//! what it left behind.
+//! The helpers of every integration test suite, declared by each as
+//! `mod support;` and used as `support::…` (everything below is re-exported
+//! here, so a test need not know which file a helper lives in).
 //!
-//! The child-process wrapper and the example builder live in [`child`]
-//! (shared with `tests/crash_support`); see its docs for how examples are
-//! built and found, and how every wait is bounded.
+//! What each file owns:
 //!
-//! Each test binary uses a different subset, hence the `dead_code` allowance.
-#![allow(dead_code)]
+//! - [`child`]: the one way the suites start a process and wait on it,
+//!   [`Running`] (output read on threads, every wait bounded, killed on
+//!   drop); building an example for a test ([`example`]); signals; processes
+//!   that are not our children ([`KillOnDrop`]); bounded polling
+//!   ([`wait_until`]).
+//! - [`files`]: a registry in a given root, scratch roots, and what is on
+//!   disk (listings, snapshots, modes) with the assertions made about it;
+//!   test payloads; this process's open file descriptors.
+//! - [`runtime`]: tokio runtimes and `block_on` helpers.
+//! - [`fifo`]: FIFOs for the tests of writes that block.
+//! - [`fs_faults`]: set-ups a machine may refuse (a small tmpfs, `chattr
+//!   +i`) and [`or_skip`] to skip a test without them.
+//! - [`crash`]: the crash-safety fixture `tests/fixtures/crash_child.rs`
+//!   (the `crash_child` example), held, killed or run to its exit.
+//! - [`examples`]: the user examples run as children by the shutdown tests,
+//!   each in its own scratch root, and what they leave in their session.
+//! - [`reexec`]: scenarios that need a process of their own, run by the test
+//!   binary re-executing itself.
 
-mod child;
-mod files;
+// Every test binary compiles this whole module but uses only a subset of
+// it: the helpers (and their re-exports below) that one binary does not
+// use would each warn there.
+#![allow(dead_code, unused_imports)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+pub mod child;
+pub mod crash;
+pub mod examples;
+pub mod fifo;
+pub mod files;
+pub mod fs_faults;
+pub mod reexec;
+pub mod runtime;
 
-// Re-exported for the test binaries, each of which uses a subset.
-#[allow(unused_imports)]
-pub use child::{example, Running, READY_TIMEOUT, SIGHUP, SIGINT, SIGQUIT, SIGTERM};
-#[allow(unused_imports)]
-pub use files::registry_in;
-
-/// How long a signalled example with nothing slow to do may take to end.
-pub const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The environment variable the examples take their scratch root from.
-pub const ROOT_ENV: &str = "TEMPREG_ROOT";
-
-/// The command for example `name` with `args`, its scratch root set to
-/// `root` and its working directory `cwd` (where a SIGQUIT core would land).
-pub fn example_command(name: &'static str, args: &[&str], root: &Path, cwd: &Path) -> Command {
-    let mut cmd = Command::new(example(name));
-    cmd.args(args).env(ROOT_ENV, root).current_dir(cwd);
-    cmd
-}
-
-/// Starts example `name` in `mode`, in the scratch root and working
-/// directory of `dirs`, and waits for its `ready <pid>` line.
-pub fn start_example(name: &'static str, mode: &str, dirs: &Dirs) -> Running {
-    Running::start_ready(
-        example_command(name, &[mode], dirs.root(), dirs.cwd()),
-        &format!("{name} {mode}"),
-    )
-}
-
-/// Every path under `dir`, relative to it, sorted.
-pub fn tree(dir: &Path) -> Vec<PathBuf> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            out.push(path.strip_prefix(base).unwrap_or(&path).to_path_buf());
-            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                walk(base, &path, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
-/// Asserts that `root` exists and holds nothing (no session directory left).
-pub fn assert_root_empty(root: &Path, context: &dyn std::fmt::Display) {
-    assert!(root.is_dir(), "{} should still exist", root.display());
-    let left = tree(root);
-    assert!(
-        left.is_empty(),
-        "scratch root {} should be empty, but holds {} path(s), among them {:?}\n{context}",
-        root.display(),
-        left.len(),
-        &left[..left.len().min(10)]
-    );
-}
-
-/// The session directories in `root` (the examples make exactly one each
-/// unless told otherwise).
-pub fn session_dirs(root: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", root.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs
-}
-
-/// The entries of the only session directory in `root`, besides its lock.
-pub fn session_entries(root: &Path) -> Vec<PathBuf> {
-    let sessions = session_dirs(root);
-    assert_eq!(
-        sessions.len(),
-        1,
-        "expected one session directory in {}, found {sessions:?}",
-        root.display()
-    );
-    tree(&sessions[0])
-        .into_iter()
-        .filter(|p| p != Path::new(tempreg::LOCK_NAME))
-        .collect()
-}
-
-/// How many top-level entries of the only session directory in `root` have
-/// a name starting with `prefix`.
-pub fn count_in_session(root: &Path, prefix: &str) -> usize {
-    session_entries(root)
-        .iter()
-        .filter(|p| p.components().count() == 1)
-        .filter(|p| p.to_string_lossy().starts_with(prefix))
-        .count()
-}
-
-/// Asserts that the session directory in `root` holds at least `n` entries
-/// named `<prefix>…` for each `(prefix, n)`. At least: the registry may keep
-/// files of its own there (pre-created temp files, say).
-pub fn assert_session_holds(root: &Path, expected: &[(&str, usize)]) {
-    for &(prefix, n) in expected {
-        let found = count_in_session(root, prefix);
-        assert!(
-            found >= n,
-            "expected at least {n} entr(ies) named {prefix}… in the session, found {found}: {:?}",
-            session_entries(root)
-        );
-    }
-}
-
-/// A fresh scratch root and a separate working directory for one child.
-pub struct Dirs {
-    pub root: tempfile::TempDir,
-    pub cwd: tempfile::TempDir,
-}
-
-impl Dirs {
-    pub fn new() -> Dirs {
-        Dirs {
-            root: tempfile::tempdir().expect("scratch root"),
-            cwd: tempfile::tempdir().expect("working directory"),
-        }
-    }
-
-    pub fn root(&self) -> &Path {
-        self.root.path()
-    }
-
-    pub fn cwd(&self) -> &Path {
-        self.cwd.path()
-    }
-}
+pub use child::*;
+pub use crash::*;
+pub use examples::*;
+pub use fifo::*;
+pub use files::*;
+pub use fs_faults::*;
+pub use reexec::*;
+pub use runtime::*;
