@@ -218,12 +218,24 @@ fn recorded(order: &Order) -> Vec<&'static str> {
 }
 
 #[test]
-fn listen_for_signals_outside_a_runtime_is_an_error_and_can_be_retried() {
-    let shutdown = Shutdown::new();
-    let err = shutdown.listen_for_signals().unwrap_err();
-    assert!(err.to_string().contains("tokio runtime"), "{err}");
-    // The failed call did not count as listening: a second one still checks.
-    assert!(shutdown.listen_for_signals().is_err());
+fn listen_for_signals_refuses_a_signal_that_cannot_be_caught_and_can_be_retried() {
+    // No runtime is needed (the watchdog runs on threads of its own), but a
+    // signal no handler can catch is an error naming it, and the failed call
+    // does not count as listening.
+    use signal_hook::consts::{SIGKILL, SIGSTOP};
+    for (sig, name) in [
+        (SIGKILL, "SIGKILL"),
+        (SIGSTOP, "SIGSTOP"),
+        (0, "0"),
+        (1000, "1000"),
+        (-1, "-1"),
+    ] {
+        let shutdown = Shutdown::builder().signal(sig).build();
+        let err = shutdown.listen_for_signals().unwrap_err();
+        assert!(err.to_string().contains("cannot listen for"), "{err}");
+        assert!(err.to_string().contains(name), "{err}");
+        assert!(shutdown.listen_for_signals().is_err(), "{name}");
+    }
 }
 
 fn outcomes(report: &tempreg::ShutdownReport) -> Vec<(String, TaskOutcome)> {

@@ -45,7 +45,7 @@ use super::steps::{run_bounded, run_step_blocking};
 use super::tasks::still_running;
 use super::{lock, Shared};
 use crate::process::signals::{die_by, signal_name};
-use crate::ResourceRegistry;
+use crate::{sys, ResourceRegistry};
 
 /// How long the watchdog's last steps may take, all together.
 pub(crate) const LAST_STEPS: Duration = Duration::from_secs(1);
@@ -64,10 +64,20 @@ pub(crate) enum Event {
 /// Starts the two threads; returns the sender that tells the watchdog of
 /// calls.
 pub(crate) fn start(shared: &Arc<Shared>, signals: &[i32]) -> io::Result<mpsc::Sender<Event>> {
+    if let Some(&sig) = signals.iter().find(|&&sig| !sys::is_catchable_signal(sig)) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "tempreg: cannot listen for {}: not a signal a handler can catch",
+                signal_name(sig)
+            ),
+        ));
+    }
     let mut delivered = Signals::new(signals).map_err(|e| {
+        let names: Vec<String> = signals.iter().map(|&sig| signal_name(sig)).collect();
         io::Error::new(
             e.kind(),
-            format!("tempreg: cannot listen for {signals:?}: {e}"),
+            format!("tempreg: cannot listen for {}: {e}", names.join(", ")),
         )
     })?;
     let (tx, rx) = mpsc::channel();

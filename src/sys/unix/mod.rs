@@ -42,7 +42,8 @@ mod tree;
 
 pub(crate) use self::lock::{age_of, create_lock, probe_lock, remove_lock, LockFile};
 pub(crate) use self::process::{
-    at_exit, duplicate, fork_generation, revoke, sync_data, watch_forks, RawFile,
+    at_exit, duplicate, fork_generation, is_catchable_signal, revoke, sync_data, watch_forks,
+    RawFile,
 };
 pub(crate) use self::rename::{move_file, rename_in, Target};
 pub(crate) use self::tree::{clear_dir, measure, remove_dir, remove_file, Listing};
