@@ -24,8 +24,9 @@
 //! - `crowded`: as `normal`, with 20,000 files that something else wrote
 //!   straight into the session directory: untracked, they go only when the
 //!   session directory is removed, in `exit()`, which then takes a while.
-//! - `blocked`: one more task, once cancelled, blocks its worker thread (a
-//!   blocking call in async code); with a 2 s grace period. On one worker
+//! - `blocked`: one more task, once cancelled, prints `blocking` and blocks
+//!   its worker thread (a blocking call in async code); with a 2 s grace
+//!   period. On one worker
 //!   or a current-thread runtime nothing async can run any more: the
 //!   watchdog's thread names the task, purges, and ends the process by the
 //!   signal within the grace period plus one second.
@@ -169,6 +170,7 @@ async fn serve(mode: Mode) -> io::Result<()> {
             let token = shutdown.token();
             shutdown.spawn("blocker", async move {
                 token.cancelled().await;
+                say("blocking");
                 // A blocking call in async code: this worker thread is gone.
                 std::thread::sleep(Duration::from_secs(600));
             });

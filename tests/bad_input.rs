@@ -85,6 +85,96 @@ fn builder_prefix_with_slash_or_nul_or_empty_is_invalid_input() {
     assert_empty_dir(root.path());
 }
 
+#[tokio::test]
+async fn names_that_are_not_one_file_name_are_invalid_input_and_never_panic() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = registry_in(root.path());
+    // Random parts too long for a file name (255 bytes), up to the largest a
+    // caller can pass: refused before any allocation of that size.
+    for n in [256, 1 << 20, 1 << 40, usize::MAX] {
+        let what = format!("rand_bytes({n})");
+        assert_invalid_input(registry.temp().rand_bytes(n).file().map(drop), &what);
+        assert_invalid_input(registry.temp().rand_bytes(n).dir().map(drop), &what);
+        assert_invalid_input(
+            registry.temp().rand_bytes(n).file_async().await.map(drop),
+            &what,
+        );
+    }
+    let long = "p".repeat(200);
+    assert_invalid_input(
+        registry.temp().prefix(&long).suffix(&long).file().map(drop),
+        "255",
+    );
+    // With no random part, `.` and `..` would name the session or its root.
+    for (prefix, suffix) in [(".", ""), ("..", ""), ("", "."), (".", ".")] {
+        let name = format!("{prefix}{suffix}");
+        let made = registry.temp().prefix(prefix).suffix(suffix).rand_bytes(0);
+        assert_invalid_input(made.file().map(drop), &format!("{name:?}"));
+        assert_invalid_input(made.dir().map(drop), &format!("{name:?}"));
+    }
+    assert_eq!(registry.len(), 0);
+    assert_session_holds_only_lock(&registry);
+    drop(registry);
+    assert_empty_dir(root.path());
+}
+
+#[test]
+fn builder_values_out_of_range_are_invalid_input_naming_the_value() {
+    let root = tempfile::tempdir().unwrap();
+    for files in [1025, usize::MAX] {
+        let err = ResourceRegistry::builder()
+            .root(root.path())
+            .async_reserve(files)
+            .build()
+            .expect_err("a reserve that large must be refused");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        assert!(
+            err.to_string().contains(&format!("async_reserve({files})")),
+            "{err}"
+        );
+    }
+    for bad in [
+        ".hidden".to_string(),
+        "p".repeat(201),
+        "back\\slash".to_string(),
+    ] {
+        let err = ResourceRegistry::builder()
+            .root(root.path())
+            .prefix(&bad)
+            .build()
+            .expect_err("a bad session prefix must be refused");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad:?}: {err}");
+    }
+    assert_empty_dir(root.path());
+}
+
+#[tokio::test]
+async fn a_deadline_or_grace_period_of_duration_max_means_no_limit() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = registry_in(root.path());
+    let forever = tempreg::PurgeOptions::new().deadline(std::time::Duration::MAX);
+    let file = registry.temp_file().unwrap();
+    let report = registry.purge_all_with(forever.clone()).await;
+    assert!(report.is_clean() && report.removed() == 1, "{report}");
+    let path = registry.temp_file().unwrap().into_temp_path();
+    let report = registry.purge_all_blocking_with(forever);
+    assert!(report.is_clean() && report.removed() == 1, "{report}");
+
+    let shutdown = tempreg::Shutdown::builder()
+        .grace_period(std::time::Duration::MAX)
+        .cleanup_reserve(std::time::Duration::MAX)
+        .step_timeout(std::time::Duration::MAX)
+        .build();
+    shutdown.add_registry(&registry);
+    let token = shutdown.token();
+    shutdown.spawn("worker", async move { token.cancelled().await });
+    let report = shutdown.shutdown().await;
+    assert!(report.is_clean(), "{report}");
+    // The coordinator and its report hold the registry too.
+    drop((file, path, registry, report, shutdown));
+    assert_empty_dir(root.path());
+}
+
 #[test]
 fn missing_root_is_not_found_and_names_the_root() {
     let parent = tempfile::tempdir().unwrap();

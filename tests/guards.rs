@@ -519,7 +519,7 @@ fn a_guard_used_from_its_path_reference() {
 #[test]
 fn persist_to_another_file_system_hands_the_file_back() {
     let mountpoint = tempfile::tempdir().unwrap();
-    let Some(mount) = support::or_skip(support::TmpfsMount::mount(mountpoint.path(), "1m")) else {
+    let Some(mount) = support::or_skip(support::Mount::tmpfs(mountpoint.path(), "1m")) else {
         return;
     };
     let root = tempfile::tempdir().unwrap();

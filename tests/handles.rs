@@ -339,7 +339,7 @@ fn session_dir_is_gone_once_the_registry_is_dropped_after_purge_waited_for_drops
 fn disk_full_is_reported_and_the_bytes_that_fit_are_kept() {
     const LEN: usize = 256 << 10;
     let mountpoint = tempfile::tempdir().unwrap();
-    let Some(mount) = support::or_skip(support::TmpfsMount::mount(mountpoint.path(), "64k")) else {
+    let Some(mount) = support::or_skip(support::Mount::tmpfs(mountpoint.path(), "64k")) else {
         return;
     };
     let root = tempfile::tempdir().unwrap();

@@ -203,6 +203,98 @@ fn a_second_signal_while_exit_removes_the_session_still_leaves_nothing() {
     assert_root_empty(dirs.root(), &"(killed during the removal)");
 }
 
+/// A `blocked` service (2 s grace period; a task that, once cancelled,
+/// blocks its worker thread for ten minutes) on the runtime `flags` ask for.
+fn blocked_service(flags: &[&str], dirs: &Dirs) -> Running {
+    let mut args = vec!["blocked"];
+    args.extend_from_slice(flags);
+    Running::start_ready(
+        support::example_command("shutdown_service", &args, dirs.root(), dirs.cwd()),
+        &format!("shutdown_service blocked {}", flags.join(" ")),
+    )
+}
+
+/// The grace period of the `blocked` mode.
+const BLOCKED_GRACE: Duration = Duration::from_secs(2);
+
+/// A task that blocks its thread cannot hold the process past the grace
+/// period plus one second (with a margin for a loaded machine: the watchdog
+/// keeps the deadline on its own thread, but the process must still be
+/// scheduled to die).
+fn a_blocked_task_cannot_stop_the_end(flags: &[&str]) -> Running {
+    let dirs = Dirs::new();
+    let mut child = blocked_service(flags, &dirs);
+    let sent = Instant::now();
+    child.signal(SIGTERM);
+    child.expect_killed_by(SIGTERM, BLOCKED_GRACE + Duration::from_secs(10));
+    let took = sent.elapsed();
+    assert!(
+        took < BLOCKED_GRACE + Duration::from_secs(1) + Duration::from_millis(1500),
+        "the process should end within the grace period plus one second, took {took:?}\n{}",
+        child.describe()
+    );
+    assert_root_empty(dirs.root(), &child.describe());
+    child
+}
+
+#[test]
+fn a_task_blocking_a_current_thread_runtime_cannot_stop_the_end() {
+    let child = a_blocked_task_cannot_stop_the_end(&["--current-thread"]);
+    // Nothing async can run any more: the watchdog took over, named the
+    // stuck task and purged.
+    assert_watchdog_took_over(&child);
+}
+
+#[test]
+fn a_task_blocking_the_only_worker_cannot_stop_the_end() {
+    let child = a_blocked_task_cannot_stop_the_end(&["--workers", "1"]);
+    assert_watchdog_took_over(&child);
+}
+
+fn assert_watchdog_took_over(child: &Running) {
+    let stderr = child.stderr_text();
+    assert!(
+        stderr.contains("tempreg: the shutdown's grace period (2s) ran out; tasks still running:")
+            && stderr.contains("blocker"),
+        "{}",
+        child.describe()
+    );
+}
+
+#[test]
+fn a_task_blocking_one_of_several_workers_cannot_stop_the_end() {
+    for workers in ["2", "4", "8"] {
+        a_blocked_task_cannot_stop_the_end(&["--workers", workers]);
+    }
+}
+
+#[test]
+fn a_second_signal_ends_a_blocked_runtime_within_a_second() {
+    let dirs = Dirs::new();
+    let mut child = blocked_service(&["--current-thread"], &dirs);
+    child.signal(SIGTERM);
+    // The runtime is blocked from the first signal on; the second one must
+    // still be heard, by the watchdog's thread.
+    child.wait_for_line("blocking", EXIT_TIMEOUT);
+    let sent = Instant::now();
+    child.signal(SIGINT);
+    child.expect_killed_by(SIGINT, Duration::from_secs(10));
+    let took = sent.elapsed();
+    assert!(
+        took < Duration::from_secs(1) + Duration::from_millis(1500),
+        "a second signal ends it within a second, took {took:?}\n{}",
+        child.describe()
+    );
+    assert!(
+        child
+            .stderr_text()
+            .contains("second SIGINT during shutdown: purged"),
+        "{}",
+        child.describe()
+    );
+    assert_root_empty(dirs.root(), &child.describe());
+}
+
 // ---------------------------------------------------------------------------
 // In process, paused time, no signals.
 // ---------------------------------------------------------------------------

@@ -18,13 +18,16 @@ use crate::tracking::core::Ticket;
 /// # Security
 ///
 /// Removal checks that the name still holds the file we created (same
-/// device and inode, and birth time where the file system records it; not a
-/// symlink) before unlinking it, relative to the session directory's fd.
-/// Without an open fd the inode is not pinned: on a file system that records
-/// no birth time, a file removed and replaced by a new one that happened to
-/// get the same inode number at the same name would pass the check. Only a
-/// process of the same user (or root) can act inside the 0700 session
-/// directory at all.
+/// device, inode and type, and birth time where the file system records it;
+/// not a symlink) before unlinking it, relative to the session directory's
+/// fd. Without an open fd the inode is not pinned: if our file is removed
+/// and a new regular file made at the same name gets the same inode number
+/// (ext4 hands a freed inode to the next file made in the same directory),
+/// the birth time tells them apart, except on a file system that records
+/// none, or when both were made within the same tick of the kernel's clock
+/// (about 4 ms). A file moved into place was made while ours existed, so it
+/// is always another inode. Only a process of the same user (or root) can
+/// act inside the 0700 session directory at all.
 ///
 /// # Resource leaking
 ///

@@ -15,7 +15,8 @@
 //!    inode cannot be freed and reused between the identity check and the
 //!    unlink;
 //! 3. its fd is closed: an async handle's file, or, for a purge, a sync
-//!    guard's file revoked ([`SyncHandle`]).
+//!    guard's file revoked ([`SyncHandle`]). If step 2 failed, nothing is
+//!    closed: the guard keeps a working handle and the retry does it all.
 //!
 //! # Invariants
 //!
@@ -188,10 +189,22 @@ fn finish(
     by: By,
     listing: Option<&sys::Listing>,
 ) -> Outcome {
-    let removal = entry
+    let removal = match entry
         .name
         .as_ref()
-        .map(|name| remove_name(session, entry.kind, name, listing));
+        .map(|name| remove_name(session, entry.kind, name, listing))
+    {
+        None => None,
+        Some(Ok(removal)) => Some(removal),
+        Some(Err(e)) => {
+            // Nothing is closed while the name stays: the guard keeps a
+            // working handle, and the retry does every step again.
+            if let (Some(file), Handle::Async { handle, .. }) = (async_file, &entry.handle) {
+                handle.put_back(tokio::fs::File::from_std(file));
+            }
+            return Outcome::Failed(with_path(e, "remove", &entry.path(session)));
+        }
+    };
     // Closing can block (NFS flushes on close): we are off the executor.
     drop(async_file);
     let mut closed = closed_async;
@@ -205,12 +218,11 @@ fn finish(
     match removal {
         None if closed => closed_and(false, false),
         None => Outcome::Gone,
-        Some(Ok(Removal::Removed)) if closed => closed_and(true, false),
-        Some(Ok(Removal::Removed)) => Outcome::Removed,
-        Some(Ok(Removal::Gone)) if closed => closed_and(false, true),
-        Some(Ok(Removal::Gone)) => Outcome::Gone,
-        Some(Ok(Removal::Replaced)) => Outcome::Replaced,
-        Some(Err(e)) => Outcome::Failed(with_path(e, "remove", &entry.path(session))),
+        Some(Removal::Removed) if closed => closed_and(true, false),
+        Some(Removal::Removed) => Outcome::Removed,
+        Some(Removal::Gone) if closed => closed_and(false, true),
+        Some(Removal::Gone) => Outcome::Gone,
+        Some(Removal::Replaced) => Outcome::Replaced,
     }
 }
 

@@ -112,3 +112,35 @@ impl Table {
         infos
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracking::entry::{EntryKind, Handle};
+
+    #[test]
+    fn a_purge_that_empties_a_large_table_gives_its_memory_back() {
+        let table = Table::new();
+        for _ in 0..100_000 {
+            let entry = Entry::new(EntryKind::TempFile, None, Handle::None);
+            table.register(entry).expect("open table");
+        }
+        let full = table.map.capacity();
+        assert!(full >= 100_000);
+        let claimed = table.claim_all();
+        assert_eq!(claimed.len(), 100_000);
+        table.shrink_if_sparse();
+        assert!(
+            table.map.capacity() < full / 100,
+            "capacity {} after emptying {full}",
+            table.map.capacity()
+        );
+        // A table in use keeps what it needs.
+        for (id, entry) in claimed.into_iter().take(50_000) {
+            table.restore(id, entry);
+        }
+        let half = table.map.capacity();
+        table.shrink_if_sparse();
+        assert_eq!(table.map.capacity(), half, "half full is not sparse");
+    }
+}

@@ -25,7 +25,13 @@ pub struct CrashChild {
 pub fn start_crash_child(scenario: &str, root: &Path) -> CrashChild {
     let mut cmd = Command::new(example("crash_child"));
     cmd.arg(scenario).arg(root);
-    let mut process = Running::start(cmd, &format!("crash_child {scenario}"));
+    start_crash_child_with(cmd, &format!("crash_child {scenario}"), root)
+}
+
+/// Starts `cmd`, a `crash_child SCENARIO ROOT` (run through another
+/// program, say), and waits for its `ready` line.
+pub fn start_crash_child_with(cmd: Command, label: &str, root: &Path) -> CrashChild {
+    let mut process = Running::start(cmd, label);
     let line = process.wait_for_line("ready ", LINE_TIMEOUT);
     let session = PathBuf::from(&line["ready ".len()..]);
     assert_eq!(
@@ -72,4 +78,14 @@ pub fn dead_hold_child(root: &Path) -> (CrashChild, Held) {
     let (mut child, held) = start_hold(root);
     child.process.kill_hard();
     (child, held)
+}
+
+/// Runs `crash_child SCENARIO` in `root`, waits for `line` (returned) and a
+/// clean exit; returns the session it announced, too.
+pub fn run_to_exit(scenario: &str, root: &Path, line: &str) -> (PathBuf, String) {
+    let mut child = start_crash_child(scenario, root);
+    let seen = child.process.wait_for_line(line, LINE_TIMEOUT);
+    let status = child.process.wait_exit(CHILD_EXIT_TIMEOUT);
+    assert_eq!(status.code(), Some(0), "{}", child.process.describe());
+    (child.session.clone(), seen)
 }

@@ -1,6 +1,7 @@
 //! Set-ups a machine may refuse, for the tests of file-system failures: a
-//! small tmpfs (to fill up) and `chattr +i` (to refuse every change), each
-//! undone on drop, and [`or_skip`] for a test to say it skipped.
+//! small tmpfs (to fill up, or to sit inside a tree being removed), a bind
+//! mount, and `chattr +i` (to refuse every change), each undone on drop,
+//! and [`or_skip`] for a test to say it skipped.
 //!
 //! `mount`, `umount` and `chattr` are short-lived system tools, run to
 //! their end with a plain `.output()` / `.status()`.
@@ -36,15 +37,15 @@ fn run_tool(cmd: &mut Command, tool: &str, refused: &str) -> Result<(), String> 
     Ok(())
 }
 
-/// A tmpfs mounted for one test; unmounted when dropped.
-pub struct TmpfsMount {
+/// A file system mounted for one test; unmounted when dropped.
+pub struct Mount {
     pub dir: PathBuf,
 }
 
-impl TmpfsMount {
+impl Mount {
     /// Mounts a tmpfs of `size` (`mount -o size=`) on `dir`; the error says
     /// why it was refused (no privilege, no tmpfs), for a skip message.
-    pub fn mount(dir: &Path, size: &str) -> Result<TmpfsMount, String> {
+    pub fn tmpfs(dir: &Path, size: &str) -> Result<Mount, String> {
         run_tool(
             Command::new("mount")
                 .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
@@ -52,13 +53,38 @@ impl TmpfsMount {
             "mount",
             "mount -t tmpfs",
         )?;
-        Ok(TmpfsMount {
+        Ok(Mount {
             dir: dir.to_path_buf(),
         })
     }
+
+    /// Bind-mounts `source` on `dir` (the same file system seen twice: same
+    /// device number, another mount); the error says why it was refused.
+    pub fn bind(source: &Path, dir: &Path) -> Result<Mount, String> {
+        run_tool(
+            Command::new("mount").arg("--bind").arg(source).arg(dir),
+            "mount",
+            "mount --bind",
+        )?;
+        Ok(Mount {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Unmounts now (dropping does it too), and says whether it worked.
+    pub fn unmount(self) -> bool {
+        let ok = Command::new("umount")
+            .arg(&self.dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            std::mem::forget(self);
+        }
+        ok
+    }
 }
 
-impl Drop for TmpfsMount {
+impl Drop for Mount {
     fn drop(&mut self) {
         let ok = Command::new("umount")
             .arg(&self.dir)
