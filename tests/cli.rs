@@ -10,8 +10,9 @@ use std::process::Output;
 use std::time::Duration;
 
 use support::{
-    assert_empty_dir, names_in, process_exists, registry_in, scratch_root, wait_until, KillOnDrop,
-    Running, CHILD_EXIT_TIMEOUT, LINE_TIMEOUT, SIGHUP, SIGINT, SIGKILL, SIGTERM,
+    assert_empty_dir, dead_hold_child, names_in, or_skip, process_exists, registry_in,
+    scratch_root, wait_until, KillOnDrop, LockPlant, Planted, Running, CHILD_EXIT_TIMEOUT,
+    LINE_TIMEOUT, SIGHUP, SIGINT, SIGKILL, SIGTERM,
 };
 use tempreg::LOCK_NAME;
 
@@ -426,5 +427,132 @@ fn run_without_a_command_is_a_usage_error() {
         let output = tempreg().args(args).output().expect("run");
         assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
         assert!(stderr(&output).contains("Usage"), "{args:?}: {output:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Session look-alikes planted in a shared root (`support::plants`): `sweep`,
+// `ls` and `ls --json` must end promptly, succeed, list none of them and
+// leave them as they were.
+
+/// How long one `tempreg sweep` or `ls` may take before it counts as hung.
+const HANG_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `tempreg ARGS... ROOT`, run to its end; fails the test (killing it) if
+/// it has not ended within [`HANG_TIMEOUT`].
+fn run_bounded(args: &[&str], root: &Path) -> Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tempreg"));
+    cmd.args(args).arg(root);
+    let label = format!("`tempreg {}` (a hang is the bug)", args.join(" "));
+    Running::start(cmd, &label).output(HANG_TIMEOUT)
+}
+
+/// `tempreg ls --json ROOT` (bounded), parsed.
+fn ls_json_bounded(root: &Path) -> Vec<serde_json::Value> {
+    let output = run_bounded(&["ls", "--json"], root);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let json: serde_json::Value = serde_json::from_str(stdout(&output).trim()).expect("JSON");
+    json.as_array().expect("a JSON array").clone()
+}
+
+/// The rows of `tempreg ls ROOT` (bounded), without the header.
+fn ls_rows_bounded(root: &Path) -> Vec<String> {
+    let output = run_bounded(&["ls"], root);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = stdout(&output);
+    let mut lines = text.lines();
+    assert!(
+        lines.next().is_some_and(|l| l.starts_with("PID ")),
+        "{text}"
+    );
+    lines.map(str::to_string).collect()
+}
+
+/// Plants `kind` alone in a fresh root and runs `sweep --dry-run`, `sweep`,
+/// `ls` and `ls --json` on it: none may hang, fail, see a session, or change
+/// anything in the planted directory.
+fn assert_commands_leave_a_planted_lock_alone(kind: LockPlant) {
+    let root = scratch_root();
+    let Some(planted) = or_skip(Planted::plant(kind, root.path())) else {
+        return;
+    };
+
+    for (args, verb) in [
+        (&["sweep", "--dry-run"][..], "would remove"),
+        (&["sweep"][..], "removed"),
+    ] {
+        let output = run_bounded(args, root.path());
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {output:?}");
+        assert_eq!(
+            stdout(&output).trim(),
+            format!("{verb} 0 orphaned session(s) (0 file(s), 0 B); left 0 live session(s) alone"),
+            "{args:?}: {output:?}"
+        );
+        planted.assert_intact(&format!("after `tempreg {}`", args.join(" ")));
+    }
+
+    let rows = ls_rows_bounded(root.path());
+    assert!(rows.is_empty(), "listed as a session: {rows:#?}");
+    planted.assert_intact("after `tempreg ls`");
+    let listed = ls_json_bounded(root.path());
+    assert!(listed.is_empty(), "listed as a session: {listed:#?}");
+    planted.assert_intact("after `tempreg ls --json`");
+    assert_eq!(names_in(root.path()), [planted.name()]);
+}
+
+#[test]
+fn sweep_and_ls_neither_stall_on_a_fifo_lock_file_nor_list_it() {
+    assert_commands_leave_a_planted_lock_alone(LockPlant::Fifo);
+}
+
+#[test]
+fn sweep_and_ls_leave_a_directory_lock_file_and_its_neighbours_alone() {
+    assert_commands_leave_a_planted_lock_alone(LockPlant::Dir);
+}
+
+#[test]
+fn sweep_and_ls_do_not_follow_a_symlinked_lock_file() {
+    assert_commands_leave_a_planted_lock_alone(LockPlant::Symlink);
+}
+
+#[test]
+fn sweep_and_ls_ignore_a_lock_file_of_another_user_than_its_directory() {
+    assert_commands_leave_a_planted_lock_alone(LockPlant::OtherOwner);
+}
+
+#[test]
+fn sweep_removes_a_real_orphan_among_planted_look_alikes_and_only_it() {
+    let root = scratch_root();
+    let planted = Planted::plant_all(root.path());
+    let mut plant_names: Vec<_> = planted.iter().map(Planted::name).collect();
+    plant_names.sort();
+    let (dead, held) = dead_hold_child(root.path());
+    let dead_path = dead.session.to_str().expect("a UTF-8 path");
+
+    let listed = ls_json_bounded(root.path());
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    assert_eq!(listed[0]["path"].as_str(), Some(dead_path), "{listed:#?}");
+    assert_eq!(listed[0]["state"], "orphaned", "{listed:#?}");
+    let rows = ls_rows_bounded(root.path());
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert!(
+        rows[0].contains("orphaned") && rows[0].ends_with(dead_path),
+        "{rows:#?}"
+    );
+
+    let output = run_bounded(&["sweep"], root.path());
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = stdout(&output);
+    assert!(
+        text.starts_with(&format!(
+            "removed 1 orphaned session(s) ({} file(s), ",
+            held.files
+        )) && text.trim_end().ends_with("; left 0 live session(s) alone"),
+        "{output:?}"
+    );
+    assert!(!dead.session.exists(), "the orphan is still there");
+    assert_eq!(names_in(root.path()), plant_names);
+    for p in &planted {
+        p.assert_intact("after `tempreg sweep` removed a real orphan");
     }
 }

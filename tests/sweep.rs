@@ -9,12 +9,12 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime};
 
 use support::{
-    assert_empty_dir, dead_hold_child, dead_pid, names_in, registry_in, scratch_root, snapshot,
-    start_hold,
+    assert_empty_dir, dead_hold_child, dead_pid, names_in, or_skip, registry_in, scratch_root,
+    snapshot, start_hold, LockPlant, Planted,
 };
 use tempreg::{list_sessions, sweep_orphans, sweep_orphans_with, SweepOptions, LOCK_NAME};
 
@@ -449,4 +449,160 @@ fn a_concurrent_listing_never_breaks_a_registry_being_built() {
         list_sessions(root).expect("list");
     });
     assert_eq!(failure, None);
+}
+
+// ---------------------------------------------------------------------------
+// Session look-alikes planted in a shared root (`support::plants`): a
+// directory named like a session whose lock file is a FIFO, a directory, a
+// symlink, or another user's file. Every way the library judges a root must
+// return promptly, not take one for a session, and leave it as it was.
+
+/// How long one judging of a root may take before it counts as hung.
+const HANG_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Runs `f` on a thread and returns what it returns; fails the test if it
+/// has not returned within [`HANG_TIMEOUT`] (the thread is left behind).
+fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(HANG_TIMEOUT) {
+        Ok(value) => value,
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what} hung: it had not returned after {HANG_TIMEOUT:?}")
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what} panicked"),
+    }
+}
+
+fn bounded_sweep(root: &Path, options: SweepOptions) -> tempreg::SweepReport {
+    let root = root.to_path_buf();
+    within("sweep_orphans", move || sweep_orphans_with(&root, &options))
+        .expect("the sweep fails only if the root cannot be listed")
+}
+
+fn bounded_list(root: &Path) -> Vec<tempreg::SessionInfo> {
+    let root = root.to_path_buf();
+    within("list_sessions", move || list_sessions(&root)).expect("list")
+}
+
+fn bounded_build_sweeping(root: &Path) -> tempreg::ResourceRegistry {
+    let root = root.to_path_buf();
+    within("building with sweep_orphans_on_start(true)", move || {
+        tempreg::ResourceRegistry::builder()
+            .sweep_orphans_on_start(true)
+            .root(&root)
+            .build()
+    })
+    .expect("build with sweep_orphans_on_start")
+}
+
+fn assert_judged_nothing(report: &tempreg::SweepReport) {
+    assert!(report.is_clean(), "{report}");
+    assert!(report.removed().is_empty(), "{report}");
+    assert!(report.live().is_empty(), "{report}");
+    assert!(report.kept().is_empty(), "{report}");
+    assert!(report.other_users().is_empty(), "{report}");
+}
+
+/// Plants `kind` alone in a fresh root and judges the root every way the
+/// library can: a dry run, a sweep, a listing, and a registry built with
+/// `sweep_orphans_on_start`. None may hang, fail, see a session, or change
+/// anything in the planted directory.
+fn assert_a_planted_lock_is_left_alone(kind: LockPlant) {
+    let root = scratch_root();
+    let Some(planted) = or_skip(Planted::plant(kind, root.path())) else {
+        return;
+    };
+
+    let report = bounded_sweep(root.path(), SweepOptions::new().dry_run(true));
+    assert_judged_nothing(&report);
+    planted.assert_intact("after a dry-run sweep");
+
+    let report = bounded_sweep(root.path(), SweepOptions::new());
+    assert_judged_nothing(&report);
+    planted.assert_intact("after sweep_orphans");
+
+    let listed = bounded_list(root.path());
+    assert!(listed.is_empty(), "listed as a session: {listed:#?}");
+    planted.assert_intact("after list_sessions");
+
+    let registry = bounded_build_sweeping(root.path());
+    planted.assert_intact("after building with sweep_orphans_on_start");
+    let mut expected = vec![planted.name(), file_name(registry.session_dir())];
+    expected.sort();
+    assert_eq!(names_in(root.path()), expected);
+    drop(registry);
+    assert_eq!(names_in(root.path()), [planted.name()]);
+    planted.assert_intact("after the registry ended");
+}
+
+/// A FIFO with no writer for a lock file: opening it to try its lock, as a
+/// blocking open, would wait for a writer for ever.
+#[test]
+fn a_fifo_for_a_lock_file_neither_stalls_a_sweep_nor_is_a_session() {
+    assert_a_planted_lock_is_left_alone(LockPlant::Fifo);
+}
+
+/// A directory for a lock file: it can be opened and `flock`ed like a file,
+/// and a sweep that did so took its parent for an orphan and emptied it.
+#[test]
+fn a_directory_for_a_lock_file_is_not_a_session_and_its_files_stay() {
+    assert_a_planted_lock_is_left_alone(LockPlant::Dir);
+}
+
+/// A symlink for a lock file, to an unlocked file outside the root owned
+/// like the directory: followed, it would pass for an orphan's lock.
+#[test]
+fn a_symlink_for_a_lock_file_is_not_followed_and_not_a_session() {
+    assert_a_planted_lock_is_left_alone(LockPlant::Symlink);
+}
+
+/// Another user's unlocked file as the lock of a directory of ours (as root):
+/// it is not the directory's owner's lock, so not a session, even for root.
+#[test]
+fn a_lock_file_of_another_user_than_its_directory_is_not_a_session() {
+    assert_a_planted_lock_is_left_alone(LockPlant::OtherOwner);
+}
+
+/// A real orphan among every look-alike: the same sweep (and the sweep on
+/// start) removes it, and only it.
+#[test]
+fn a_real_orphan_among_planted_look_alikes_is_the_only_one_removed() {
+    let root = scratch_root();
+    let planted = Planted::plant_all(root.path());
+    let mut plant_names: Vec<_> = planted.iter().map(Planted::name).collect();
+    plant_names.sort();
+    let (dead, held) = dead_hold_child(root.path());
+
+    let listed = bounded_list(root.path());
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    assert_eq!(listed[0].path(), dead.session);
+    assert_eq!(listed[0].state(), tempreg::SessionState::Orphaned);
+
+    let report = bounded_sweep(root.path(), SweepOptions::new());
+    assert!(report.is_clean(), "{report}");
+    let removed: Vec<_> = report.removed().iter().map(|s| s.path()).collect();
+    assert_eq!(removed, [dead.session.as_path()], "{report}");
+    assert_eq!(report.files_freed(), held.files, "{report}");
+    assert_eq!(report.bytes_freed(), held.bytes, "{report}");
+    assert!(report.live().is_empty(), "{report}");
+    assert!(report.kept().is_empty(), "{report}");
+    assert!(report.other_users().is_empty(), "{report}");
+    assert_eq!(names_in(root.path()), plant_names);
+    for p in &planted {
+        p.assert_intact("after a sweep that removed a real orphan");
+    }
+
+    let (dead, _) = dead_hold_child(root.path());
+    let registry = bounded_build_sweeping(root.path());
+    assert!(!dead.session.exists(), "the start sweep left the orphan");
+    let mut expected = plant_names.clone();
+    expected.push(file_name(registry.session_dir()));
+    expected.sort();
+    assert_eq!(names_in(root.path()), expected);
+    for p in &planted {
+        p.assert_intact("after a start sweep that removed a real orphan");
+    }
 }

@@ -16,6 +16,9 @@
 //! - [`fifo`]: FIFOs for the tests of writes that block.
 //! - [`fs_faults`]: set-ups a machine may refuse (a small tmpfs, `chattr
 //!   +i`) and [`or_skip`] to skip a test without them.
+//! - [`plants`]: session look-alikes planted in a shared root (a FIFO, a
+//!   directory, a symlink or another user's file for a lock file), and the
+//!   assertion that nothing in one changed.
 //! - [`crash`]: the crash-safety fixture `tests/fixtures/crash_child.rs`
 //!   (the `crash_child` example), held, killed or run to its exit.
 //! - [`examples`]: the user examples run as children by the shutdown tests,
@@ -34,6 +37,7 @@ pub mod examples;
 pub mod fifo;
 pub mod files;
 pub mod fs_faults;
+pub mod plants;
 pub mod reexec;
 pub mod runtime;
 
@@ -43,5 +47,6 @@ pub use examples::*;
 pub use fifo::*;
 pub use files::*;
 pub use fs_faults::*;
+pub use plants::*;
 pub use reexec::*;
 pub use runtime::*;
