@@ -1,314 +1,302 @@
-//! The panic hook, exercised in child processes (a panic hook is
-//! process-wide): it purges when a panic ends the process, leaves files alone
-//! when a worker thread or task panics and the process goes on, purges on
-//! every panic with `PanicPolicy::Always`, and still calls the previous hook.
+//! The panic hook, in child processes (a panic hook is process-wide): the
+//! fixture `tests/fixtures/panic_child.rs` (the example `panic_child`) is a
+//! real program, so a panic on its main thread is a panic on the process's
+//! main thread, and one that escapes `main` ends the process the way Rust's
+//! runtime ends it (status 101).
 //!
-//! libtest runs every test on a thread of its own, never on the main thread.
-//! The main-thread scenarios therefore run from an `.init_array` constructor,
-//! on the real main thread before libtest starts, and end the way Rust's
-//! runtime ends a `main` that panicked: the panic is caught at the outermost
-//! frame and the process exits with status 101.
+//! What a user relies on: a caught panic (`catch_unwind`, a tokio task on
+//! either runtime, a joined thread) leaves every file alone and the
+//! registry usable; a panic out of `main` leaves the root empty;
+//! `PanicPolicy::Always` purges on a caught panic and keeps the session
+//! going; a registry per request does not grow the hook chain; a hook set
+//! before ours still runs, after ours. Each test checks the exit status, the
+//! lines the child printed (see the fixture's docs for their format) and
+//! what is on disk once it has ended.
 
 mod support;
 
-use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
-use std::sync::OnceLock;
+use std::process::{Command, ExitStatus};
 
-use support::{assert_empty_dir, describe, names_in, registry_in, run_child};
+use support::{
+    assert_empty_dir, example, names_in, scratch_root, Running, CHILD_EXIT_TIMEOUT, RUN_TIMEOUT,
+};
 use tempfile::TempDir;
-use tempreg::{PanicPolicy, ResourceRegistry};
-use tokio::io::AsyncWriteExt;
 
-const CHILD_TEST: &str = "child_process_entry";
-const CALLER_LOG: &[u8] = b"caller data written before the panic";
+/// What the fixture writes to each caller's file (`CALLER_BYTES` there).
+const CALLER_BYTES: &[u8] = b"caller data written before the panic";
+/// What it writes to its temp file, the file in its temp dir and its async
+/// temp file.
+const TEMP_FILE_BYTES: &[u8] = b"temp file content";
+const INNER_BYTES: &[u8] = b"a file in the temp dir";
+const ASYNC_BYTES: &[u8] = b"async temp file content";
 
-/// Runs `scenario` in a child with a fresh root and auxiliary directory;
-/// returns them, the child's output and its description.
-fn run_scenario(scenario: &str) -> (TempDir, TempDir, Output, String) {
-    let root = tempfile::tempdir().unwrap();
-    let aux = tempfile::tempdir().unwrap();
-    let output = run_child(CHILD_TEST, scenario, root.path(), aux.path());
-    let shown = describe(&output);
-    (root, aux, output, shown)
+/// The report after a caught panic that must change nothing: the four
+/// files as they were, the registry's four entries, a new file made.
+const INTACT: [&str; 7] = [
+    "temp-file: intact",
+    "temp-dir: intact",
+    "async-temp-file: intact",
+    "caller-file: intact",
+    "entries: 4",
+    "session: present",
+    "new-temp-file: ok",
+];
+
+/// The report after a purge that the process survives: every temp file and
+/// dir removed, the caller's file closed but kept, the session still there
+/// and the registry still making files.
+const PURGED: [&str; 7] = [
+    "temp-file: gone",
+    "temp-dir: gone",
+    "async-temp-file: gone",
+    "caller-file: kept, closed",
+    "entries: 0",
+    "session: present",
+    "new-temp-file: ok",
+];
+
+/// A `panic_child` run to its end, and the directories it was given.
+struct Ended {
+    root: TempDir,
+    callers: TempDir,
+    status: ExitStatus,
+    stdout: Vec<String>,
+    stderr: String,
+    shown: String,
 }
 
-fn stdout_of(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr_of(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-#[test]
-fn a_main_thread_panic_purges_and_removes_every_session() {
-    let (root, aux, output, shown) = run_scenario("main-thread-panic");
-    assert_eq!(output.status.code(), Some(101), "{shown}");
-    assert!(stderr_of(&output).contains("main thread boom"), "{shown}");
-    assert!(
-        stdout_of(&output).contains("child: about to panic"),
-        "{shown}"
-    );
-    // Nothing was dropped in the child: only the hook can have cleaned up.
-    assert_empty_dir(root.path());
-    assert_eq!(
-        std::fs::read(aux.path().join("caller.log")).unwrap(),
-        CALLER_LOG,
-        "a caller's file is flushed and kept"
-    );
-}
-
-#[test]
-fn without_the_hook_a_main_thread_panic_leaves_the_sessions_behind() {
-    // The control for the test above: the same child, no hook installed.
-    let (root, _aux, output, shown) = run_scenario("main-thread-panic-no-hook");
-    assert_eq!(output.status.code(), Some(101), "{shown}");
-    let sessions = names_in(root.path());
-    assert_eq!(sessions.len(), 2, "{sessions:?}\n{shown}");
-    let first = root.path().join(&sessions[0]);
-    assert!(first.join(tempreg::LOCK_NAME).exists());
-    assert!(names_in(&first).len() > 1, "its temp files are still there");
-}
-
-#[test]
-fn a_worker_thread_panic_leaves_live_files_alone() {
-    let (root, _aux, output, shown) = run_scenario("worker-thread-panic");
-    assert!(output.status.success(), "{shown}");
-    assert!(stdout_of(&output).contains("child: alive"), "{shown}");
-    assert!(stderr_of(&output).contains("worker boom"), "{shown}");
-    assert_empty_dir(root.path());
-}
-
-#[test]
-fn a_panicking_tokio_task_does_not_purge() {
-    let (root, _aux, output, shown) = run_scenario("tokio-task-panic");
-    assert!(output.status.success(), "{shown}");
-    assert!(stdout_of(&output).contains("child: alive"), "{shown}");
-    assert!(stderr_of(&output).contains("task boom"), "{shown}");
-    assert_empty_dir(root.path());
-}
-
-#[test]
-fn policy_always_purges_on_a_worker_panic_but_keeps_the_session() {
-    let (root, aux, output, shown) = run_scenario("always-policy");
-    assert!(output.status.success(), "{shown}");
-    assert!(
-        stdout_of(&output).contains("child: purged, session kept"),
-        "{shown}"
-    );
-    assert_empty_dir(root.path());
-    assert_eq!(
-        std::fs::read(aux.path().join("caller.log")).unwrap(),
-        CALLER_LOG
-    );
-}
-
-#[test]
-fn the_previous_hook_still_runs_after_the_purge() {
-    let (root, _aux, output, shown) = run_scenario("previous-hook");
-    assert!(output.status.success(), "{shown}");
-    assert!(
-        stderr_of(&output).contains("PREVIOUS HOOK RAN: watched file gone = true"),
-        "{shown}"
-    );
-    assert_empty_dir(root.path());
-}
-
-#[test]
-fn the_hook_does_not_keep_a_dropped_registry_alive() {
-    let (root, _aux, output, shown) = run_scenario("weak-registry");
-    assert!(output.status.success(), "{shown}");
-    assert!(stdout_of(&output).contains("child: alive"), "{shown}");
-    assert_empty_dir(root.path());
-}
-
-/// Runs a scenario in a re-executed test binary; returns at once otherwise.
-#[test]
-fn child_process_entry() {
-    let Some((scenario, root)) = support::child_scenario() else {
-        return;
-    };
-    let aux = support::child_aux();
-    match scenario.as_str() {
-        "worker-thread-panic" => child_worker_thread_panic(&root),
-        "tokio-task-panic" => child_tokio_task_panic(&root),
-        "always-policy" => child_always_policy(&root, &aux),
-        "previous-hook" => child_previous_hook(&root),
-        "weak-registry" => child_weak_registry(&root),
-        other => panic!("unknown scenario {other}"),
+impl Ended {
+    /// The lines printed after `panicking`.
+    fn after_panic(&self) -> Vec<&str> {
+        let at = self
+            .stdout
+            .iter()
+            .position(|l| l == "panicking")
+            .unwrap_or_else(|| panic!("no `panicking` line\n{}", self.shown));
+        self.stdout[at + 1..].iter().map(String::as_str).collect()
     }
-}
 
-/// Runs the main-thread scenarios on the process's main thread, before
-/// libtest's `main`.
-#[used]
-#[link_section = ".init_array"]
-static MAIN_THREAD_SCENARIOS: extern "C" fn() = main_thread_scenarios;
-
-extern "C" fn main_thread_scenarios() {
-    let install = match std::env::var(support::CHILD_ENV).as_deref() {
-        Ok("main-thread-panic") => true,
-        Ok("main-thread-panic-no-hook") => false,
-        _ => return,
-    };
-    let Some((_, root)) = support::child_scenario() else {
-        return;
-    };
-    let aux = support::child_aux();
-    let outcome = std::panic::catch_unwind(|| main_thread_panic(&root, &aux, install));
-    std::process::exit(if outcome.is_err() { 101 } else { 0 });
-}
-
-fn main_thread_panic(root: &Path, aux: &Path, install: bool) {
-    let rt = support::current_thread_runtime();
-    for _ in 0..2 {
-        let registry = registry_in(root);
-        if install {
-            registry.install_panic_hook();
-        }
-        let mut file = registry.temp_file().unwrap();
-        file.write_all(b"scratch").unwrap();
-        let path_only = registry.temp_file().unwrap().into_temp_path();
-        let dir = registry.temp_dir().unwrap();
-        std::fs::create_dir(dir.path().join("sub")).unwrap();
-        std::fs::write(dir.path().join("sub/inner.txt"), b"inner").unwrap();
-        let (caller, async_temp) = rt.block_on(async {
-            let mut options = tokio::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            let mut caller = registry
-                .open(aux.join("caller.log"), &options)
-                .await
-                .unwrap();
-            caller.write_all(CALLER_LOG).await.unwrap();
-            caller.flush().await.unwrap();
-            let mut async_temp = registry.temp_file_async().await.unwrap();
-            async_temp.write_all(b"async").await.unwrap();
-            async_temp.flush().await.unwrap();
-            (caller, async_temp)
-        });
-        // Nothing of ours is ever dropped: only the hook can clean up.
-        std::mem::forget((file, path_only, dir, caller, async_temp));
-        std::mem::forget(registry);
+    /// The paths announced as `made <what> <path>`, in order.
+    fn made(&self, what: &str) -> Vec<PathBuf> {
+        let prefix = format!("made {what} ");
+        self.stdout
+            .iter()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .map(PathBuf::from)
+            .collect()
     }
-    println!("child: about to panic");
-    std::io::stdout().flush().unwrap();
-    std::mem::forget(rt);
-    panic!("main thread boom");
-}
 
-fn child_worker_thread_panic(root: &Path) {
-    let registry = registry_in(root);
-    registry.install_panic_hook();
-    let mut file = registry.temp_file().unwrap();
-    file.write_all(b"before").unwrap();
-    let dir = registry.temp_dir().unwrap();
-    std::fs::write(dir.path().join("inner.txt"), b"inner").unwrap();
+    /// The session directories announced as `session <dir>`.
+    fn sessions(&self) -> Vec<PathBuf> {
+        self.stdout
+            .iter()
+            .filter_map(|l| l.strip_prefix("session "))
+            .map(PathBuf::from)
+            .collect()
+    }
 
-    let joined = std::thread::spawn(|| panic!("worker boom")).join();
-    assert!(joined.is_err());
-
-    assert!(
-        file.path().exists(),
-        "the temp file survives a worker panic"
-    );
-    assert!(dir.path().join("inner.txt").exists());
-    file.write_all(b", after").unwrap();
-    assert_eq!(std::fs::read(file.path()).unwrap(), b"before, after");
-    assert_eq!(registry.len(), 2);
-    assert!(!registry.is_closed());
-    println!("child: alive");
-}
-
-fn child_tokio_task_panic(root: &Path) {
-    let rt = support::multi_thread_runtime();
-    rt.block_on(async {
-        let registry = registry_in(root);
-        registry.install_panic_hook();
-        let file = registry.temp_file().unwrap();
-        let mut async_file = registry.temp_file_async().await.unwrap();
-
-        let joined = tokio::spawn(async { panic!("task boom") }).await;
-        assert!(joined.unwrap_err().is_panic());
-
-        assert!(file.path().exists());
-        assert!(async_file.path().exists());
-        assert!(!async_file.is_purged());
-        async_file.write_all(b"still writable").await.unwrap();
-        async_file.close().await.unwrap();
-        assert_eq!(registry.len(), 1);
-        drop(file);
-        drop(registry);
-    });
-    drop(rt);
-    println!("child: alive");
-}
-
-fn child_always_policy(root: &Path, aux: &Path) {
-    support::block_on(async {
-        let registry = registry_in(root);
-        registry.install_panic_hook_with(PanicPolicy::Always);
-        let file = registry.temp_file().unwrap();
-        let dir = registry.temp_dir().unwrap();
-        let mut options = tokio::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        let mut caller = registry
-            .open(aux.join("caller.log"), &options)
-            .await
-            .unwrap();
-        caller.write_all(CALLER_LOG).await.unwrap();
-        caller.flush().await.unwrap();
-
-        let joined = std::thread::spawn(|| panic!("worker boom")).join();
-        assert!(joined.is_err());
-
-        assert!(!file.path().exists(), "Always purges on a worker panic");
-        assert!(!dir.path().exists());
-        assert!(caller.is_purged());
-        assert_eq!(registry.len(), 0);
-        assert!(registry.session_dir().join(tempreg::LOCK_NAME).exists());
-        assert!(
-            !registry.is_closed(),
-            "the process goes on using the registry"
+    /// Asserts that the child exited (not killed by a signal) with `code`.
+    fn assert_exit_code(&self, code: i32) {
+        assert_eq!(
+            (self.status.code(), self.status.signal()),
+            (Some(code), None),
+            "panic_child should have exited with {code}\n{}",
+            self.shown
         );
-        let again = registry.temp_file().unwrap();
-        assert!(again.path().exists());
-        drop((file, dir, caller, again));
-        drop(registry);
-    });
-    println!("child: purged, session kept");
+    }
+
+    /// Asserts that the caller's file `<name>.log` holds what was written:
+    /// a caller's file is never deleted, by a guard or by a purge.
+    fn assert_caller_kept(&self, name: &str) {
+        let path = self.callers.path().join(format!("{name}.log"));
+        assert_eq!(
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+            CALLER_BYTES,
+            "the caller's file {} lost its content\n{}",
+            path.display(),
+            self.shown
+        );
+    }
 }
 
-static WATCHED: OnceLock<PathBuf> = OnceLock::new();
-
-fn child_previous_hook(root: &Path) {
-    std::panic::set_hook(Box::new(|_| {
-        let gone = WATCHED.get().is_some_and(|p| !p.exists());
-        eprintln!("PREVIOUS HOOK RAN: watched file gone = {gone}");
-    }));
-    let registry = registry_in(root);
-    registry.install_panic_hook_with(PanicPolicy::Always);
-    let file = registry.temp_file().unwrap();
-    WATCHED.set(file.path().to_path_buf()).unwrap();
-
-    let joined = std::thread::spawn(|| panic!("worker boom")).join();
-    assert!(joined.is_err());
-    drop(file);
-    drop(registry);
+/// Runs `panic_child SCENARIO ROOT CALLER_DIR` with a fresh root and caller
+/// directory: waits for its `panicking` line, then for its end.
+fn run(scenario: &str) -> Ended {
+    let root = scratch_root();
+    let callers = tempfile::tempdir().expect("caller directory");
+    let mut cmd = Command::new(example("panic_child"));
+    cmd.arg(scenario).arg(root.path()).arg(callers.path());
+    let mut child = Running::start(cmd, &format!("panic_child {scenario}"));
+    // Making 5,000 registries (`many-registries`) is the slowest step.
+    child.wait_for_line("panicking", RUN_TIMEOUT);
+    let status = child.wait_exit(CHILD_EXIT_TIMEOUT);
+    let ended = Ended {
+        root,
+        callers,
+        status,
+        stdout: child.stdout_lines(),
+        stderr: child.stderr_text(),
+        shown: child.describe(),
+    };
+    for session in ended.sessions() {
+        assert_eq!(
+            session.parent(),
+            Some(ended.root.path()),
+            "a session outside the root\n{}",
+            ended.shown
+        );
+    }
+    ended
 }
 
-fn child_weak_registry(root: &Path) {
-    let registry: ResourceRegistry = registry_in(root);
-    registry.install_panic_hook_with(PanicPolicy::Always);
-    let session = registry.session_dir().to_path_buf();
-    drop(registry.temp_file().unwrap());
-    drop(registry);
+/// A caught panic that must change nothing: exit 0 after `first` (the
+/// catch) and the intact report, the panic still reported on stderr, and,
+/// once `main` has returned with everything dropped, an empty root and the
+/// caller's file kept.
+fn assert_caught_and_intact(scenario: &str, first: &str, message: &str) {
+    let ended = run(scenario);
+    ended.assert_exit_code(0);
+    let mut expected = vec![first];
+    expected.extend(INTACT);
+    expected.push("done");
+    assert_eq!(ended.after_panic(), expected, "\n{}", ended.shown);
     assert!(
-        !session.exists(),
-        "an installed hook does not hold the session"
+        ended.stderr.contains(message),
+        "the default hook still reports the panic\n{}",
+        ended.shown
     );
-    let joined = std::thread::spawn(|| panic!("worker boom")).join();
-    assert!(joined.is_err());
-    println!("child: alive");
+    assert_empty_dir(ended.root.path());
+    ended.assert_caller_kept("caller");
+}
+
+#[test]
+fn a_panic_caught_on_the_main_thread_leaves_every_file_alone() {
+    assert_caught_and_intact("catch-main", "caught: main thread boom", "main thread boom");
+}
+
+#[test]
+fn a_panicking_task_on_a_current_thread_runtime_leaves_every_file_alone() {
+    // The task runs on the main thread, inside `block_on`.
+    assert_caught_and_intact("current-thread-task", "joined: task boom", "task boom");
+}
+
+#[test]
+fn a_panicking_task_on_a_multi_thread_runtime_leaves_every_file_alone() {
+    assert_caught_and_intact("multi-thread-task", "joined: task boom", "task boom");
+}
+
+#[test]
+fn a_joined_thread_that_panicked_leaves_every_file_alone() {
+    assert_caught_and_intact("worker-thread", "joined: worker boom", "worker boom");
+}
+
+#[test]
+fn a_panic_out_of_main_leaves_the_root_empty() {
+    let ended = run("escape-main");
+    ended.assert_exit_code(101);
+    assert_eq!(ended.after_panic(), Vec::<&str>::new(), "\n{}", ended.shown);
+    assert!(ended.stderr.contains("main thread boom"), "{}", ended.shown);
+    assert_eq!(ended.sessions().len(), 2, "{}", ended.shown);
+    // Every file was still held when the process ended (by a thread that
+    // never lets go): only the hooks can have cleaned up.
+    assert_empty_dir(ended.root.path());
+    ended.assert_caller_kept("caller-1");
+    ended.assert_caller_kept("caller-2");
+}
+
+#[test]
+fn without_the_hook_a_panic_out_of_main_leaves_the_sessions_behind() {
+    // The control for the test above: the same child, no hook installed.
+    let ended = run("escape-main-no-hook");
+    ended.assert_exit_code(101);
+    let sessions = ended.sessions();
+    assert_eq!(sessions.len(), 2, "{}", ended.shown);
+    let mut names: Vec<_> = sessions
+        .iter()
+        .map(|s| s.file_name().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names_in(ended.root.path()), names, "{}", ended.shown);
+    for session in &sessions {
+        assert!(session.join(tempreg::LOCK_NAME).exists(), "{}", ended.shown);
+    }
+    let read = |path: &Path| {
+        std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}\n{}", path.display(), ended.shown))
+    };
+    for file in ended.made("temp-file") {
+        assert_eq!(read(&file), TEMP_FILE_BYTES);
+    }
+    for dir in ended.made("temp-dir") {
+        assert_eq!(read(&dir.join("inner.txt")), INNER_BYTES);
+    }
+    for file in ended.made("async-temp-file") {
+        assert_eq!(read(&file), ASYNC_BYTES);
+    }
+    assert_eq!(ended.made("temp-file").len(), 2, "{}", ended.shown);
+}
+
+#[test]
+fn policy_always_purges_on_a_caught_panic_and_the_process_goes_on() {
+    let ended = run("always");
+    ended.assert_exit_code(0);
+    let mut expected = vec!["joined: worker boom"];
+    expected.extend(PURGED);
+    expected.push("done");
+    assert_eq!(ended.after_panic(), expected, "\n{}", ended.shown);
+    assert_empty_dir(ended.root.path());
+    // The purge flushed and closed the caller's file, and kept it.
+    ended.assert_caller_kept("caller");
+}
+
+#[test]
+fn thousands_of_registries_share_one_hook() {
+    let ended = run("many-registries");
+    // With one chained hook per install, the panic below runs 5,000 nested
+    // hooks and overflows the panicking thread's 128 KiB stack: the process
+    // dies by SIGSEGV or SIGABRT.
+    ended.assert_exit_code(0);
+    let mut expected = vec!["survived"];
+    expected.extend(INTACT);
+    expected.push("done");
+    assert_eq!(ended.after_panic(), expected, "\n{}", ended.shown);
+    // The installs kept none of the dropped registries alive.
+    assert!(
+        ended.stdout.iter().any(|l| l == "sessions in root: 1"),
+        "{}",
+        ended.shown
+    );
+    let installs = ended
+        .stdout
+        .iter()
+        .find(|l| l.starts_with("installs: 5000 in "))
+        .unwrap_or_else(|| panic!("no timing line\n{}", ended.shown));
+    println!("{installs}");
+    let total_ms: f64 = installs["installs: 5000 in ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("cannot read {installs:?}"));
+    // A coarse ceiling, far above the few milliseconds this takes: it fails
+    // only if installing gets slower with every registry installed.
+    assert!(total_ms < 5_000.0, "{installs}");
+    assert_empty_dir(ended.root.path());
+    ended.assert_caller_kept("caller");
+}
+
+#[test]
+fn a_hook_set_before_ours_still_runs_after_ours() {
+    let ended = run("previous-hook");
+    ended.assert_exit_code(0);
+    // "temp-file gone": when the previous hook ran, ours had purged already.
+    let mut expected = vec![
+        "previous hook: worker boom, temp-file gone",
+        "joined: worker boom",
+    ];
+    expected.extend(PURGED);
+    expected.push("done");
+    assert_eq!(ended.after_panic(), expected, "\n{}", ended.shown);
+    assert_empty_dir(ended.root.path());
+    ended.assert_caller_kept("caller");
 }

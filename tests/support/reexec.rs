@@ -1,13 +1,11 @@
-//! Scenarios that must run in a process of their own (a panic hook is
-//! process-wide; a privilege is dropped for good): the test binary
-//! re-executes itself to run a single test, with the scenario, a root and an
-//! auxiliary directory in its environment, under [`Running`] like every
-//! other child.
+//! Scenarios that must run in a process of their own (a privilege is
+//! dropped for good): the test binary re-executes itself to run a single
+//! test, with the scenario, a root and an auxiliary directory in its
+//! environment, under [`Running`](super::Running) like every other child
+//! (the caller builds the command, since it wraps it in `setpriv`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-use super::child::{Running, RUN_TIMEOUT};
 
 /// Names the scenario a re-executed test binary must run.
 pub const CHILD_ENV: &str = "TEMPREG_CHILD";
@@ -30,15 +28,6 @@ pub fn child_aux() -> PathBuf {
         .expect("the parent sets the auxiliary directory")
 }
 
-/// The command that re-executes this test binary to run only `test` with
-/// `scenario`, `root` and `aux` in its environment.
-pub fn child_command(test: &str, scenario: &str, root: &Path, aux: &Path) -> Command {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut cmd = Command::new(exe);
-    child_args(&mut cmd, test, scenario, root, aux);
-    cmd
-}
-
 /// Adds the test-selection arguments and scenario environment to `cmd`.
 pub fn child_args(cmd: &mut Command, test: &str, scenario: &str, root: &Path, aux: &Path) {
     cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
@@ -46,16 +35,6 @@ pub fn child_args(cmd: &mut Command, test: &str, scenario: &str, root: &Path, au
         .env(CHILD_ROOT_ENV, root)
         .env(CHILD_AUX_ENV, aux)
         .env_remove("RUST_BACKTRACE");
-}
-
-/// Runs a child to its end (within [`RUN_TIMEOUT`]) and returns its output;
-/// fails the test if it cannot start or does not end in time.
-pub fn run_child(test: &str, scenario: &str, root: &Path, aux: &Path) -> Output {
-    Running::start(
-        child_command(test, scenario, root, aux),
-        &format!("child for scenario {scenario}"),
-    )
-    .output(RUN_TIMEOUT)
 }
 
 /// A child's stdout and stderr, for assertion messages.
