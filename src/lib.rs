@@ -117,6 +117,7 @@
 //! | module | owns |
 //! |---|---|
 //! | `sys` | every system call (the only code naming `rustix` or `libc`), and so every deletion |
+//! | `loom` | the synchronisation primitives of the hard internals: `std`'s, or `loom`'s for the models |
 //! | `error` | `io::Error` values with the path; the typed checks |
 //! | `session` | the session directory: its on-disk format, its lock, this process's own session, the sweep |
 //! | `tracking` | the table and its entries, a guard's ticket, the cleaner, the reaper, the reserve |
@@ -208,17 +209,29 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
-// Lowest first: every module imports only from those above it in this list.
-mod adapters;
-mod error;
-mod guard;
-mod process;
-mod purge;
-mod registry;
-mod session;
-mod shutdown;
+// The layers, lowest first (see *Structure*): each module imports only from
+// those above it. (One to a group, so that rustfmt keeps this order.)
 mod sys;
+
+mod loom;
+
+mod error;
+
+mod session;
+
 mod tracking;
+
+mod guard;
+
+mod purge;
+
+mod registry;
+
+mod process;
+
+mod shutdown;
+
+mod adapters;
 
 pub use crate::adapters::{purge_on_cancel, purge_on_cancel_with};
 #[cfg(feature = "tokio-graceful-shutdown")]

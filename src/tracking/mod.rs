@@ -14,6 +14,10 @@
 //! - [`naming`]: how temp names are made;
 //! - [`reaper`], [`reserve`]: background clean-ups of dropped async guards,
 //!   and async temp files made ahead of demand.
+//!
+//! The protocols of the table, the reaper's backlog, the reserve's stock and
+//! a sync handle are model-checked with `loom` (`tracking::models`, built
+//! with `--cfg tempreg_loom`).
 
 pub(crate) mod async_handle;
 pub(crate) mod cleaner;
@@ -24,3 +28,6 @@ pub(crate) mod reaper;
 pub(crate) mod reserve;
 pub(crate) mod sync_handle;
 pub(crate) mod table;
+
+#[cfg(all(test, tempreg_loom))]
+mod models;

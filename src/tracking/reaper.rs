@@ -3,17 +3,18 @@
 //!
 //! A guard's Drop must not block the executor, so an async temp file
 //! dropped on a runtime hands its entry here. Entries queue up in a
-//! backlog, and one blocking job at a time works through it: under load
+//! [`Backlog`], and one blocking job at a time works through it: under load
 //! many drops share one hand-off to the pool instead of paying one each.
 //!
 //! # Invariants
 //!
-//! - `pending` counts entries queued or being cleaned; it returns to zero
-//!   only when all of them are done, and [`settle`](Reaper::settle) (used by
-//!   `purge_all`) waits for that.
+//! - The backlog's `pending` counts entries queued or being cleaned; it
+//!   returns to zero only when all of them are done, and
+//!   [`settle`](Reaper::settle) (used by `purge_all`) waits for that.
 //! - At most one job runs: `running` is set by whoever queues onto an idle
-//!   reaper and cleared by the job when it finds the backlog empty, both
-//!   under the lock, so no entry is left queued with no job to run it.
+//!   backlog and cleared by the job when it finds the backlog empty, both
+//!   under the lock, so no entry is left queued with no job to run it
+//!   (model-checked: `tracking::models`).
 //! - If the runtime drops the job without running it (it is shutting
 //!   down), the job's Drop works through the backlog on that thread: a
 //!   clean-up is never lost.
@@ -23,27 +24,74 @@
 //!   is gone, its session directory was removed with everything in it, and
 //!   queued entries are simply dropped.
 //! - A clean-up that fails puts its entry back into the table.
-//! - The mutex is held only to push or to take the backlog, never while
+//! - The mutex is held only to push or to take a batch, never while
 //!   cleaning and never with another lock.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use super::cleaner::{clean_now, By};
 use super::core::{Core, WeakCore};
 use super::entry::Entry;
+use crate::loom::atomic::{AtomicUsize, Ordering};
+use crate::loom::{Mutex, MutexGuard};
 
-#[derive(Debug, Default)]
-struct Backlog {
-    entries: Vec<(u64, Entry)>,
-    running: bool,
+/// A queue worked through by at most one job at a time (see the module
+/// docs); generic so that its protocol can be model-checked alone.
+#[derive(Debug)]
+pub(crate) struct Backlog<T> {
+    queue: Mutex<(Vec<T>, bool)>,
+    pending: AtomicUsize,
+}
+
+impl<T> Default for Backlog<T> {
+    fn default() -> Self {
+        Backlog {
+            queue: Mutex::new((Vec::new(), false)),
+            pending: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl<T> Backlog<T> {
+    fn lock(&self) -> MutexGuard<'_, (Vec<T>, bool)> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `item`; true if the caller must start a job (none runs).
+    pub(crate) fn push(&self, item: T) -> bool {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        let mut queue = self.lock();
+        queue.0.push(item);
+        !std::mem::replace(&mut queue.1, true)
+    }
+
+    /// The next batch for the running job; `None` (and the job must stop)
+    /// once the backlog is empty.
+    pub(crate) fn next_batch(&self) -> Option<Vec<T>> {
+        let mut queue = self.lock();
+        if queue.0.is_empty() {
+            queue.1 = false;
+            None
+        } else {
+            Some(std::mem::take(&mut queue.0))
+        }
+    }
+
+    /// Marks `n` items done; true if none is pending any more.
+    pub(crate) fn done(&self, n: usize) -> bool {
+        self.pending.fetch_sub(n, Ordering::AcqRel) == n
+    }
+
+    /// Items queued or being worked on.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
+    }
 }
 
 /// Batches background clean-ups; one per registry.
 #[derive(Debug, Default)]
 pub(crate) struct Reaper {
-    backlog: Mutex<Backlog>,
-    pending: AtomicUsize,
+    backlog: Backlog<(u64, Entry)>,
     done: tokio::sync::Notify,
 }
 
@@ -60,10 +108,6 @@ impl Drop for Job {
 }
 
 impl Reaper {
-    fn lock(&self) -> MutexGuard<'_, Backlog> {
-        self.backlog.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Cleans the claimed entry `id` off the async thread when on a runtime,
     /// else here.
     pub(crate) fn submit(core: &Arc<Core>, id: u64, entry: Entry) {
@@ -73,13 +117,7 @@ impl Reaper {
             return;
         };
         let reaper = &core.reaper;
-        reaper.pending.fetch_add(1, Ordering::AcqRel);
-        let start = {
-            let mut backlog = reaper.lock();
-            backlog.entries.push((id, entry));
-            !std::mem::replace(&mut backlog.running, true)
-        };
-        if start {
+        if reaper.backlog.push((id, entry)) {
             let job = Job {
                 core: WeakCore::new(core),
                 reaper: Arc::clone(reaper),
@@ -93,15 +131,7 @@ impl Reaper {
     }
 
     fn run(&self, core: &WeakCore) {
-        loop {
-            let batch = {
-                let mut backlog = self.lock();
-                if backlog.entries.is_empty() {
-                    backlog.running = false;
-                    return;
-                }
-                std::mem::take(&mut backlog.entries)
-            };
+        while let Some(batch) = self.backlog.next_batch() {
             let n = batch.len();
             if let Some(core) = core.upgrade() {
                 for (id, entry) in batch {
@@ -111,7 +141,7 @@ impl Reaper {
                 // Let go before saying done (see the module docs).
                 drop(core);
             }
-            if self.pending.fetch_sub(n, Ordering::AcqRel) == n {
+            if self.backlog.done(n) {
                 self.done.notify_waiters();
             }
         }
@@ -123,7 +153,7 @@ impl Reaper {
             let notified = self.done.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.pending.load(Ordering::Acquire) == 0 {
+            if self.backlog.pending() == 0 {
                 return;
             }
             notified.await;

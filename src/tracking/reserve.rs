@@ -24,12 +24,13 @@
 //!   with another lock.
 
 use std::fs::File;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use super::cleaner::remove_name;
 use super::core::{Core, WeakCore};
 use super::entry::{EntryKind, TrackedName};
 use super::naming::NameSpec;
+use crate::loom::{Mutex, MutexGuard};
 use crate::session::Session;
 
 /// How many async temp files a registry makes before it keeps a reserve, so
@@ -49,21 +50,89 @@ pub(crate) struct Ready {
     pub(crate) name: TrackedName,
 }
 
-#[derive(Debug, Default)]
-struct Stock {
-    files: Vec<Ready>,
+/// The files on hand and whether a refill runs: the reserve's protocol,
+/// generic so that it can be model-checked alone (`tracking::models`).
+#[derive(Debug)]
+pub(crate) struct Stock<T> {
+    state: Mutex<StockState<T>>,
+    /// Refill up to this many; 0 turns the reserve off.
+    size: usize,
+}
+
+#[derive(Debug)]
+struct StockState<T> {
+    files: Vec<T>,
     refilling: bool,
-    /// Async temp files asked for so far (up to `WARMUP`).
+    /// Files asked for so far (up to `WARMUP`).
     asked: usize,
+}
+
+impl<T> Stock<T> {
+    pub(crate) fn new(size: usize) -> Stock<T> {
+        Stock {
+            state: Mutex::new(StockState {
+                files: Vec::new(),
+                refilling: false,
+                asked: 0,
+            }),
+            size,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, StockState<T>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a file if one is on hand (after the warm-up), and says whether
+    /// the caller must start a refill (running low, none running, and
+    /// `may_refill`).
+    pub(crate) fn take(&self, may_refill: bool) -> (Option<T>, bool) {
+        if self.size == 0 {
+            return (None, false);
+        }
+        let mut state = self.lock();
+        if state.asked < WARMUP {
+            state.asked += 1;
+            return (None, false);
+        }
+        let file = state.files.pop();
+        let low = state.files.len() < self.size.div_ceil(4);
+        let refill = low && !state.refilling && may_refill;
+        if refill {
+            state.refilling = true;
+        }
+        (file, refill)
+    }
+
+    /// How many files a refill should make.
+    pub(crate) fn wanted(&self) -> usize {
+        self.size.saturating_sub(self.lock().files.len())
+    }
+
+    /// Ends a refill with what it made.
+    pub(crate) fn finish(&self, made: Vec<T>) {
+        let mut state = self.lock();
+        state.files.extend(made);
+        state.refilling = false;
+    }
+
+    /// Every file on hand, unless a refill runs (then `None`: wait for it).
+    pub(crate) fn take_all_if_idle(&self) -> Option<Vec<T>> {
+        let mut state = self.lock();
+        (!state.refilling).then(|| std::mem::take(&mut state.files))
+    }
+
+    /// Every file on hand now (a refill running may add more later).
+    pub(crate) fn take_all_now(&self) -> Vec<T> {
+        std::mem::take(&mut self.lock().files)
+    }
 }
 
 /// One per registry; empty until `WARMUP` async temp files were asked for.
 #[derive(Debug)]
 pub(crate) struct Reserve {
-    stock: Mutex<Stock>,
+    stock: Stock<Ready>,
     refilled: tokio::sync::Notify,
-    /// Refill up to this many; 0 turns the reserve off.
-    size: usize,
 }
 
 /// The refill job; if the runtime drops it unrun, it only clears the flag.
@@ -78,10 +147,7 @@ impl Refill {
         self.ran = true;
         let made = match self.core.upgrade() {
             Some(core) => {
-                let want = self
-                    .reserve
-                    .size
-                    .saturating_sub(self.reserve.lock().files.len());
+                let want = self.reserve.stock.wanted();
                 let mut made = Vec::with_capacity(want);
                 for _ in 0..want {
                     if core.table.is_closed() {
@@ -116,46 +182,26 @@ impl Drop for Refill {
 impl Reserve {
     pub(crate) fn new(size: usize) -> Reserve {
         Reserve {
-            stock: Mutex::new(Stock::default()),
+            stock: Stock::new(size),
             refilled: tokio::sync::Notify::new(),
-            size,
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Stock> {
-        self.stock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn finish(&self, made: Vec<Ready>) {
-        {
-            let mut stock = self.lock();
-            stock.files.extend(made);
-            stock.refilling = false;
-        }
+        self.stock.finish(made);
         self.refilled.notify_waiters();
     }
 
     /// Takes a ready file, and starts a refill when running low. `None`
-    /// when none is ready (the caller makes one itself).
+    /// when none is ready (the caller makes one itself). Only in the
+    /// process that made the registry: a forked child must not hand out its
+    /// parent's files.
     pub(crate) fn take(core: &Arc<Core>) -> Option<Ready> {
-        let reserve = &core.reserve;
-        if reserve.size == 0 {
+        if !core.is_creator() {
             return None;
         }
-        let (ready, refill) = {
-            let mut stock = reserve.lock();
-            if stock.asked < WARMUP {
-                stock.asked += 1;
-                return None;
-            }
-            let ready = stock.files.pop();
-            let low = stock.files.len() < reserve.size.div_ceil(4);
-            let refill = low && !stock.refilling && !core.table.is_closed();
-            if refill {
-                stock.refilling = true;
-            }
-            (ready, refill)
-        };
+        let reserve = &core.reserve;
+        let (ready, refill) = reserve.stock.take(!core.table.is_closed());
         if refill {
             let job = Refill {
                 core: WeakCore::new(core),
@@ -181,11 +227,8 @@ impl Reserve {
             let notified = self.refilled.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
-                let mut stock = self.lock();
-                if !stock.refilling {
-                    return std::mem::take(&mut stock.files);
-                }
+            if let Some(files) = self.stock.take_all_if_idle() {
+                return files;
             }
             notified.await;
         }
@@ -193,7 +236,7 @@ impl Reserve {
 
     /// Takes every ready file now (a refill running may add more later).
     pub(crate) fn take_all_now(&self) -> Vec<Ready> {
-        std::mem::take(&mut self.lock().files)
+        self.stock.take_all_now()
     }
 }
 

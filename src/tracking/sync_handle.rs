@@ -24,9 +24,10 @@
 
 use std::fs::File;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 
+use crate::loom::atomic::{AtomicBool, Ordering};
+use crate::loom::{Condvar, Mutex, MutexGuard};
 use crate::sys;
 
 #[derive(Debug)]

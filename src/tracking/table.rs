@@ -16,28 +16,100 @@
 //!   `Entry` has no Drop that does anything but free memory) or a call
 //!   back into the registry.
 
-use std::collections::hash_map::RandomState;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-use dashmap::DashMap;
-
 use super::entry::{Entry, EntryInfo};
+use crate::loom::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::session::Session;
 
 #[derive(Debug)]
 pub(crate) struct Table {
-    map: DashMap<u64, Entry, RandomState>,
+    map: map::Map,
     next_id: AtomicU64,
     closed: AtomicBool,
+}
+
+/// The map itself: a `DashMap`, or under the loom models a mutex-guarded
+/// `HashMap` (the map's own locking is `dashmap`'s to test; the protocol
+/// around it is ours).
+mod map {
+    #[cfg(not(tempreg_loom))]
+    pub(super) type Map =
+        dashmap::DashMap<u64, super::Entry, std::collections::hash_map::RandomState>;
+
+    #[cfg(not(tempreg_loom))]
+    pub(super) fn new() -> Map {
+        Map::with_hasher(std::collections::hash_map::RandomState::new())
+    }
+
+    #[cfg(tempreg_loom)]
+    pub(super) use self::models::{new, Map};
+
+    #[cfg(tempreg_loom)]
+    mod models {
+        use std::collections::HashMap;
+
+        use crate::loom::Mutex;
+        use crate::tracking::entry::Entry;
+
+        #[derive(Debug)]
+        pub(crate) struct Map(Mutex<HashMap<u64, Entry>>);
+
+        pub(crate) fn new() -> Map {
+            Map(Mutex::new(HashMap::new()))
+        }
+
+        /// What `DashMap` offers and the table uses.
+        impl Map {
+            pub(crate) fn insert(&self, id: u64, entry: Entry) {
+                self.0.lock().unwrap().insert(id, entry);
+            }
+            pub(crate) fn remove(&self, id: &u64) -> Option<(u64, Entry)> {
+                self.0.lock().unwrap().remove(id).map(|e| (*id, e))
+            }
+            pub(crate) fn len(&self) -> usize {
+                self.0.lock().unwrap().len()
+            }
+            pub(crate) fn capacity(&self) -> usize {
+                self.0.lock().unwrap().capacity()
+            }
+            pub(crate) fn shrink_to_fit(&self) {
+                self.0.lock().unwrap().shrink_to_fit()
+            }
+            pub(crate) fn ids(&self, keep: impl Fn(&Entry) -> bool) -> Vec<u64> {
+                let map = self.0.lock().unwrap();
+                map.iter()
+                    .filter(|(_, e)| keep(e))
+                    .map(|(id, _)| *id)
+                    .collect()
+            }
+            pub(crate) fn collect<T>(&self, f: impl Fn(&Entry) -> T) -> Vec<T> {
+                self.0.lock().unwrap().values().map(f).collect()
+            }
+        }
+    }
 }
 
 impl Table {
     pub(crate) fn new() -> Table {
         Table {
-            map: DashMap::with_hasher(RandomState::new()),
+            map: map::new(),
             next_id: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         }
+    }
+
+    /// The ids of the entries `keep` accepts, one shard at a time.
+    #[cfg(not(tempreg_loom))]
+    fn ids(&self, keep: impl Fn(&Entry) -> bool) -> Vec<u64> {
+        self.map
+            .iter()
+            .filter(|e| keep(e.value()))
+            .map(|e| *e.key())
+            .collect()
+    }
+
+    #[cfg(tempreg_loom)]
+    fn ids(&self, keep: impl Fn(&Entry) -> bool) -> Vec<u64> {
+        self.map.ids(keep)
     }
 
     /// Registers `entry` and returns its id. On a closed registry the entry
@@ -71,12 +143,7 @@ impl Table {
     /// stay for the next call; entries dropped meanwhile are cleaned by
     /// their guard.
     pub(crate) fn claim_all(&self) -> Vec<(u64, Entry)> {
-        let ids: Vec<u64> = self
-            .map
-            .iter()
-            .filter(|e| e.value().is_born_here())
-            .map(|e| *e.key())
-            .collect();
+        let ids = self.ids(Entry::is_born_here);
         ids.into_iter()
             .filter_map(|id| self.map.remove(&id))
             .collect()
@@ -107,7 +174,10 @@ impl Table {
     /// A snapshot of every entry, oldest first.
     pub(crate) fn entries(&self, session: &Session) -> Vec<EntryInfo> {
         // Paths are built under each shard's read lock: no I/O, no callback.
+        #[cfg(not(tempreg_loom))]
         let mut infos: Vec<EntryInfo> = self.map.iter().map(|e| e.value().info(session)).collect();
+        #[cfg(tempreg_loom)]
+        let mut infos: Vec<EntryInfo> = self.map.collect(|e| e.info(session));
         infos.sort_by_key(|info| std::cmp::Reverse(info.age));
         infos
     }

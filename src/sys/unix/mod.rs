@@ -41,6 +41,8 @@ mod rename;
 mod tree;
 
 pub(crate) use self::lock::{age_of, create_lock, probe_lock, remove_lock, LockFile};
+#[cfg(all(test, tempreg_loom))]
+pub(crate) use self::process::is_open;
 pub(crate) use self::process::{
     at_exit, duplicate, fork_generation, is_catchable_signal, revoke, sync_data, watch_forks,
     RawFile,

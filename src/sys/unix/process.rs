@@ -51,6 +51,14 @@ fn dead_fd() -> io::Result<BorrowedFd<'static>> {
     Ok(DEAD.get_or_init(|| fd).as_fd())
 }
 
+/// True if `raw` is an open fd (for the models' check that none leaks).
+#[cfg(all(test, tempreg_loom))]
+pub(crate) fn is_open(raw: RawFile) -> bool {
+    // SAFETY: only asks the kernel about the number; nothing is closed or
+    // kept, and a closed number is an error, not undefined behaviour.
+    rustix::io::fcntl_getfd(unsafe { BorrowedFd::borrow_raw(raw.0) }).is_ok()
+}
+
 /// Swaps the open file behind `raw` for one that fails every read and
 /// write, closing ours: an unlinked file's space is freed at once, and the
 /// owner's fd number stays allocated (no other file can take it) until the

@@ -1,0 +1,200 @@
+//! Model checks of the protocols that exact-once cleaning rests on, run by
+//! `loom` over the real code (see [`crate::loom`]):
+//!
+//! ```text
+//! RUSTFLAGS="--cfg tempreg_loom" cargo test --lib --release models -- --test-threads=1
+//! ```
+//!
+//! Each model explores every interleaving of a few threads (bounded by
+//! `LOOM_MAX_PREEMPTIONS`, 3 by default here) and checks an invariant the
+//! crate's promises need:
+//!
+//! - the table's register / close handshake against a purge's claim: after
+//!   `close()`, a purge leaves nothing, and an entry is never lost;
+//! - a guard's claim (drop, close) against a purge's claim, with a failed
+//!   clean-up putting the entry back: one owner at a time, nothing lost;
+//! - the reaper's backlog: no item left queued with no job to run it, at
+//!   most one job, and the pending count returns to zero;
+//! - the reserve's refill against a purge's take: a file made by a refill
+//!   that was running when the purge began goes to that purge;
+//! - a sync handle's revoke against the guard's drop and `into_parts`: the
+//!   guard's fd is never closed while a revoke swaps it, and every fd ends
+//!   closed.
+
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+
+use super::entry::{Entry, EntryKind, Handle};
+use super::reaper::Backlog;
+use super::reserve::{Stock, WARMUP};
+use super::sync_handle::SyncHandle;
+use super::table::Table;
+use crate::sys;
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    builder.check(f);
+}
+
+fn entry() -> Entry {
+    Entry::new(EntryKind::TempFile, None, Handle::None)
+}
+
+#[test]
+fn a_purge_after_close_leaves_nothing_and_loses_nothing() {
+    model(|| {
+        let table = Arc::new(Table::new());
+        let registrar = {
+            let table = Arc::clone(&table);
+            thread::spawn(move || table.register(entry()).map_err(|back| back.is_some()))
+        };
+        assert!(table.close());
+        let claimed = table.claim_all();
+        match registrar.join().unwrap() {
+            // Registered before it could see the close: the purge has it.
+            Ok(id) => assert!(claimed.iter().any(|(got, _)| *got == id)),
+            // It saw the close and took its entry back itself...
+            Err(true) => assert!(claimed.is_empty()),
+            // ...or the purge took it first.
+            Err(false) => assert_eq!(claimed.len(), 1),
+        }
+        assert_eq!(table.len(), 0, "nothing is left after close() and a purge");
+    });
+}
+
+#[test]
+fn a_guard_and_a_purge_never_own_an_entry_at_once() {
+    model(|| {
+        let table = Arc::new(Table::new());
+        let id = table.register(entry()).expect("open");
+        let owners = Arc::new(AtomicUsize::new(0));
+        let guard = {
+            let (table, owners) = (Arc::clone(&table), Arc::clone(&owners));
+            thread::spawn(move || {
+                // A close that fails: claim, clean (and fail), put back.
+                if let Some(entry) = table.claim(id) {
+                    assert_eq!(owners.fetch_add(1, Ordering::SeqCst), 0, "two owners");
+                    owners.fetch_sub(1, Ordering::SeqCst);
+                    table.restore(id, entry);
+                }
+            })
+        };
+        let purged = table.claim_all();
+        if !purged.is_empty() {
+            assert_eq!(owners.fetch_add(1, Ordering::SeqCst), 0, "two owners");
+            owners.fetch_sub(1, Ordering::SeqCst);
+        }
+        guard.join().unwrap();
+        assert_eq!(
+            purged.len() + table.len(),
+            1,
+            "the entry is either the purge's or back in the table"
+        );
+    });
+}
+
+#[test]
+fn the_backlog_never_strands_an_item_and_runs_one_job() {
+    model(|| {
+        let backlog = Arc::new(Backlog::<u32>::default());
+        let worked = Arc::new(AtomicUsize::new(0));
+        let busy = Arc::new(AtomicUsize::new(0));
+        let producer = |item: u32| {
+            let (backlog, worked, busy) =
+                (Arc::clone(&backlog), Arc::clone(&worked), Arc::clone(&busy));
+            thread::spawn(move || {
+                if !backlog.push(item) {
+                    return;
+                }
+                // This thread starts the job (it runs inline here). Two jobs
+                // must never work on batches at once.
+                while let Some(batch) = backlog.next_batch() {
+                    assert_eq!(busy.fetch_add(1, Ordering::SeqCst), 0, "two jobs at once");
+                    worked.fetch_add(batch.len(), Ordering::SeqCst);
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                    backlog.done(batch.len());
+                }
+            })
+        };
+        let a = producer(1);
+        let b = producer(2);
+        a.join().unwrap();
+        b.join().unwrap();
+        assert_eq!(worked.load(Ordering::SeqCst), 2, "an item was stranded");
+        assert_eq!(backlog.pending(), 0);
+        assert!(backlog.next_batch().is_none());
+    });
+}
+
+#[test]
+fn a_refill_running_when_a_purge_begins_goes_to_that_purge() {
+    model(|| {
+        let stock = Arc::new(Stock::<u32>::new(4));
+        for _ in 0..WARMUP {
+            assert_eq!(stock.take(true), (None, false));
+        }
+        let (first, refill) = stock.take(true);
+        assert!(
+            first.is_none() && refill,
+            "an empty stock asks for a refill"
+        );
+        let refiller = {
+            let stock = Arc::clone(&stock);
+            thread::spawn(move || {
+                let wanted = stock.wanted();
+                stock.finish((0..wanted as u32).collect());
+            })
+        };
+        // The purge: waits for the refill in progress, then takes it all.
+        let purged = loop {
+            if let Some(files) = stock.take_all_if_idle() {
+                break files;
+            }
+            thread::yield_now();
+        };
+        refiller.join().unwrap();
+        assert_eq!(purged.len(), 4, "the refill's files went to the purge");
+        assert!(stock.take_all_now().is_empty(), "none appeared after it");
+    });
+}
+
+#[test]
+fn a_revoke_never_races_the_guard_closing_its_fd() {
+    model(|| {
+        let file = tempfile::tempfile().expect("a file to revoke");
+        let raw = sys::RawFile::of(&file);
+        let handle = SyncHandle::new(&file);
+        let purge = {
+            let handle = std::sync::Arc::clone(&handle);
+            thread::spawn(move || handle.revoke().expect("revoke"))
+        };
+        handle.release(file);
+        let revoked = purge.join().unwrap();
+        assert_eq!(handle.is_revoked(), revoked);
+        assert!(!sys::is_open(raw), "every fd ends closed, none leaked");
+    });
+}
+
+#[test]
+fn a_guard_taking_its_file_waits_for_a_revoke_in_progress() {
+    model(|| {
+        let file = tempfile::tempfile().expect("a file to revoke");
+        let handle = SyncHandle::new(&file);
+        let purge = {
+            let handle = std::sync::Arc::clone(&handle);
+            thread::spawn(move || handle.revoke().expect("revoke"))
+        };
+        let revoked_before = handle.detach();
+        let revoked = purge.join().unwrap();
+        // Either the guard took the file first (the purge then left it) or
+        // the purge revoked it first (and the guard waited for that).
+        assert_eq!(revoked_before, revoked);
+        use std::io::Write;
+        let mut file = file;
+        assert_eq!(file.write_all(b"x").is_ok(), !revoked);
+    });
+}
