@@ -5,14 +5,15 @@
 
 mod support;
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
 use support::{
     assert_empty_dir, dead_hold_child, names_in, or_skip, process_exists, registry_in,
-    scratch_root, wait_until, KillOnDrop, LockPlant, Planted, Running, CHILD_EXIT_TIMEOUT,
-    LINE_TIMEOUT, SIGHUP, SIGINT, SIGKILL, SIGTERM,
+    scratch_root, snapshot, wait_until, KillOnDrop, LockPlant, Planted, Running,
+    CHILD_EXIT_TIMEOUT, LINE_TIMEOUT, NOBODY, SIGHUP, SIGINT, SIGKILL, SIGTERM,
 };
 use tempreg::LOCK_NAME;
 
@@ -555,4 +556,132 @@ fn sweep_removes_a_real_orphan_among_planted_look_alikes_and_only_it() {
     for p in &planted {
         p.assert_intact("after `tempreg sweep` removed a real orphan");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Another user's sessions in a shared root (mode 1777, like `/tmp`): a
+// sweep or listing as uid 65534 (through `setpriv`) must succeed, leave
+// them alone, and say whose they are.
+
+/// `tempreg ARGS... ROOT` as uid 65534, run to its end (bounded).
+fn run_as_nobody(args: &[&str], root: &Path) -> Output {
+    let mut cmd = support::as_nobody(Path::new(env!("CARGO_BIN_EXE_tempreg")));
+    cmd.args(args).arg(root);
+    let label = format!("`tempreg {}` as uid {NOBODY}", args.join(" "));
+    Running::start(cmd, &label).output(HANG_TIMEOUT)
+}
+
+/// A root shared like `/tmp`, if this machine lets us run the command as
+/// uid 65534 in it; otherwise `None`, after a `skipped:` line.
+fn shared_root_for_nobody() -> Option<tempfile::TempDir> {
+    let tempreg = Path::new(env!("CARGO_BIN_EXE_tempreg"));
+    or_skip(support::can_run_as_nobody(tempreg))?;
+    or_skip(support::shared_root())
+}
+
+#[test]
+fn sweep_and_ls_as_another_user_leave_and_count_sessions_not_theirs() {
+    let Some(root) = shared_root_for_nobody() else {
+        return;
+    };
+    let live = registry_in(root.path());
+    let (dead, _) = dead_hold_child(root.path());
+    let before = snapshot(root.path());
+
+    let output = run_as_nobody(&["sweep"], root.path());
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(
+        stdout(&output).trim(),
+        "removed 0 orphaned session(s) (0 file(s), 0 B); left 0 live session(s) alone, \
+         2 of other users",
+        "{output:?}"
+    );
+    assert_eq!(snapshot(root.path()), before, "the sweep changed the root");
+
+    let output = run_as_nobody(&["ls"], root.path());
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = stdout(&output);
+    for session in [live.session_dir(), dead.session.as_path()] {
+        let shown = session.display().to_string();
+        assert!(
+            text.lines()
+                .any(|l| l.ends_with(&shown) && l.contains(" other user ")),
+            "{shown} should be listed as another user's:\n{text}"
+        );
+    }
+    assert_eq!(
+        text.lines().count(),
+        3,
+        "a header and two sessions:\n{text}"
+    );
+
+    let output = run_as_nobody(&["ls", "--json"], root.path());
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let json: serde_json::Value = serde_json::from_str(stdout(&output).trim()).expect("JSON");
+    let mut listed: Vec<(&str, &str)> = json
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|s| {
+            (
+                s["path"].as_str().expect("a path"),
+                s["state"].as_str().expect("a state"),
+            )
+        })
+        .collect();
+    listed.sort();
+    let mut expected = vec![
+        (live.session_dir().to_str().expect("UTF-8"), "other user"),
+        (dead.session.to_str().expect("UTF-8"), "other user"),
+    ];
+    expected.sort();
+    assert_eq!(listed, expected, "{json:#}");
+    assert_eq!(snapshot(root.path()), before, "ls changed the root");
+
+    // Root may judge every user's session: the orphan goes, the live one stays.
+    let report = tempreg::sweep_orphans(root.path()).expect("sweep as root");
+    assert!(report.is_clean(), "{report}");
+    let removed: Vec<_> = report.removed().iter().map(|s| s.path()).collect();
+    assert_eq!(removed, [dead.session.as_path()], "{report}");
+    let left: Vec<_> = report.live().iter().map(|s| s.path()).collect();
+    assert_eq!(left, [live.session_dir()], "{report}");
+    assert_eq!(
+        names_in(root.path()),
+        [live.session_dir().file_name().unwrap()]
+    );
+}
+
+#[test]
+fn sweep_as_another_user_removes_its_own_orphan_and_leaves_roots() {
+    let Some(root) = shared_root_for_nobody() else {
+        return;
+    };
+    let (roots, _) = dead_hold_child(root.path());
+    let roots_before = snapshot(&roots.session);
+    let (mine, held) = support::dead_hold_child_as_nobody(root.path());
+    assert_eq!(
+        std::fs::metadata(&mine.session).expect("stat").uid(),
+        NOBODY,
+        "the orphan should be uid {NOBODY}'s"
+    );
+
+    let output = run_as_nobody(&["sweep"], root.path());
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = stdout(&output);
+    assert!(
+        text.starts_with(&format!(
+            "removed 1 orphaned session(s) ({} file(s), ",
+            held.files
+        )) && text
+            .trim_end()
+            .ends_with("; left 0 live session(s) alone, 1 of other users"),
+        "{output:?}"
+    );
+    assert!(!mine.session.exists(), "its own orphan is still there");
+    assert_eq!(
+        snapshot(&roots.session),
+        roots_before,
+        "root's session changed"
+    );
+    assert_eq!(names_in(root.path()), [roots.session.file_name().unwrap()]);
 }

@@ -202,8 +202,12 @@ fn sweep(root: &Path, dry_run: bool) -> io::Result<ExitCode> {
     } else {
         "removed"
     };
+    let others = match report.other_users().len() {
+        0 => String::new(),
+        n => format!(", {n} of other users"),
+    };
     println!(
-        "{verb} {} orphaned session(s) ({} file(s), {}); left {} live session(s) alone",
+        "{verb} {} orphaned session(s) ({} file(s), {}); left {} live session(s) alone{others}",
         report.removed().len(),
         report.files_freed(),
         indicatif::HumanBytes(report.bytes_freed()),

@@ -373,6 +373,21 @@ fn judge(
         files: freed.files,
         bytes: freed.bytes,
     };
+    // Another user's session (0700) cannot be opened: judged by its owner,
+    // looked up first.
+    match root_dir.child_is_ours(name) {
+        Ok(None) => return Ok(None),
+        Ok(Some(false)) => {
+            return Ok(Some(info(
+                SessionState::OtherUser,
+                None,
+                None,
+                Freed::default(),
+            )))
+        }
+        Ok(Some(true)) => {}
+        Err(e) => return Err(with_path(e, "stat", path)),
+    }
     let dir = match root_dir.open_child(name) {
         Ok(dir) => dir,
         // Gone meanwhile, a symlink, or a plain file: not a session to judge.

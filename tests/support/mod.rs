@@ -23,6 +23,8 @@
 //!   (the `crash_child` example), held, killed or run to its exit.
 //! - [`examples`]: the user examples run as children by the shutdown tests,
 //!   each in its own scratch root, and what they leave in their session.
+//! - [`users`]: another user (uid 65534, through `setpriv`) and a root
+//!   shared like `/tmp` (mode 1777).
 //! - [`reexec`]: scenarios that need a process of their own, run by the test
 //!   binary re-executing itself.
 
@@ -40,6 +42,7 @@ pub mod fs_faults;
 pub mod plants;
 pub mod reexec;
 pub mod runtime;
+pub mod users;
 
 pub use child::*;
 pub use crash::*;
@@ -50,3 +53,4 @@ pub use fs_faults::*;
 pub use plants::*;
 pub use reexec::*;
 pub use runtime::*;
+pub use users::*;

@@ -223,9 +223,21 @@ impl Dir {
 
     /// True if this directory belongs to the user we run as (or we are root).
     pub(crate) fn is_ours(&self) -> io::Result<bool> {
-        let euid = rustix::process::geteuid();
-        Ok(euid.is_root() || meta_of(self.fd.as_fd())?.uid == euid.as_raw())
+        Ok(is_ours(&meta_of(self.fd.as_fd())?))
     }
+
+    /// Whether `name` in this directory belongs to the user we run as (or we
+    /// are root), looked up without opening or following it: another user's
+    /// 0700 directory cannot be opened, only looked at. `None` if there is
+    /// no such name.
+    pub(crate) fn child_is_ours(&self, name: &OsStr) -> io::Result<Option<bool>> {
+        Ok(meta_at(self.fd.as_fd(), name)?.map(|meta| is_ours(&meta)))
+    }
+}
+
+fn is_ours(meta: &Meta) -> bool {
+    let euid = rustix::process::geteuid();
+    euid.is_root() || meta.uid == euid.as_raw()
 }
 
 /// True for the errors [`Dir::open_child`] gives for a symlink or something
