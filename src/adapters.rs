@@ -57,6 +57,7 @@ pub fn purge_on_cancel_with(
 }
 
 #[cfg(feature = "tokio-graceful-shutdown")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio-graceful-shutdown")))]
 pub use self::tgs::{PurgeError, PurgeSubsystem};
 
 #[cfg(feature = "tokio-graceful-shutdown")]
@@ -87,6 +88,7 @@ mod tgs {
     /// # drop(result); }
     /// ```
     #[derive(Debug, Clone)]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio-graceful-shutdown")))]
     pub struct PurgeSubsystem {
         registry: ResourceRegistry,
         options: PurgeOptions,
@@ -110,6 +112,7 @@ mod tgs {
 
     /// A purge that could not clean everything; holds its report.
     #[derive(Debug)]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio-graceful-shutdown")))]
     pub struct PurgeError {
         report: PurgeReport,
     }

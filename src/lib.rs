@@ -206,6 +206,7 @@
 //!   the lock of its session directory leaves a hidden, empty
 //!   `.<prefix>-init-…` directory, which no sweep can judge.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
@@ -235,6 +236,7 @@ mod adapters;
 
 pub use crate::adapters::{purge_on_cancel, purge_on_cancel_with};
 #[cfg(feature = "tokio-graceful-shutdown")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio-graceful-shutdown")))]
 pub use crate::adapters::{PurgeError, PurgeSubsystem};
 pub use crate::error::{is_closed_error, is_replaced_error, RegistryClosed};
 pub use crate::guard::{

@@ -1,10 +1,12 @@
 //! A `panic = "abort"` build: the panic hook purges and removes the session
 //! directory before the process aborts, on any thread.
 //!
-//! The child is its own small crate, `tests/fixtures/abort_child`, built with
-//! `panic = "abort"` in its own target directory (a profile setting applies
-//! to every crate in a build, tempreg included, which is what the hook's
-//! `cfg!(panic = "abort")` sees).
+//! The child, `tests/fixtures/abort_child.rs`, is the one binary of a small
+//! crate this test writes into its scratch target directory and builds there
+//! with `panic = "abort"` (a profile applies to every crate in a build,
+//! tempreg included, which is what the hook's `cfg!(panic = "abort")` sees).
+//! Nothing of it is a package of its own, so the published package's tests
+//! build it too.
 
 mod support;
 
@@ -16,17 +18,52 @@ use std::sync::OnceLock;
 
 use support::{names_in, Running, BUILD_TIMEOUT, RUN_TIMEOUT};
 
+/// The crate around the fixture, written at test time.
+fn manifest(crate_dir: &Path, fixture: &Path) -> String {
+    let toml_path = |p: &Path| p.display().to_string().replace('\\', "\\\\");
+    format!(
+        r#"[package]
+name = "abort_child"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[[bin]]
+name = "abort_child"
+path = "{fixture}"
+
+[dependencies]
+tempreg = {{ path = "{tempreg}" }}
+
+[profile.dev]
+panic = "abort"
+
+[workspace]
+"#,
+        fixture = toml_path(fixture),
+        tempreg = toml_path(crate_dir),
+    )
+}
+
 fn abort_child() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let manifest =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/abort_child/Cargo.toml");
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("abort-child-target");
+        let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("abort-child");
+        std::fs::create_dir_all(&scratch).expect("scratch dir for the fixture crate");
+        let fixture = crate_dir.join("tests/fixtures/abort_child.rs");
+        std::fs::write(scratch.join("Cargo.toml"), manifest(crate_dir, &fixture))
+            .expect("write the fixture's manifest");
+        // The same dependency versions as the crate under test, when it has
+        // a lock file (a published package may not).
+        if let Ok(lock) = std::fs::read(crate_dir.join("Cargo.lock")) {
+            std::fs::write(scratch.join("Cargo.lock"), lock).expect("copy Cargo.lock");
+        }
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args(["build", "--quiet", "--manifest-path"])
-            .arg(&manifest)
+            .arg(scratch.join("Cargo.toml"))
             .arg("--target-dir")
-            .arg(&target);
+            .arg(scratch.join("target"));
         let mut build = Running::start(cmd, "cargo build (abort_child)");
         let status = build.wait_exit(BUILD_TIMEOUT);
         assert!(
@@ -34,7 +71,7 @@ fn abort_child() -> &'static Path {
             "building the abort_child fixture failed\n{}",
             build.describe()
         );
-        target.join("debug/abort_child")
+        scratch.join("target/debug/abort_child")
     })
 }
 

@@ -70,10 +70,9 @@ fn lock_file_is_held_while_the_registry_lives() {
     let root = tempfile::tempdir().unwrap();
     let registry = registry_in(root.path());
     let lock = File::open(registry.session_dir().join(LOCK_NAME)).unwrap();
-    match lock.try_lock() {
-        Err(std::fs::TryLockError::WouldBlock) => {}
-        other => panic!("a second flock on the live session's lock must fail, got {other:?}"),
-    }
+    let err = support::try_flock_exclusive(&lock)
+        .expect_err("a second flock on the live session's lock must fail");
+    assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock, "{err}");
     drop(lock);
     drop(registry);
     assert_empty_dir(root.path());

@@ -137,3 +137,16 @@ pub fn open_fd_count() -> usize {
         .expect("/proc/self/fd")
         .count()
 }
+
+/// `flock(LOCK_EX | LOCK_NB)` on `file` (what `File::try_lock` does, for
+/// toolchains older than 1.89): `WouldBlock` while another holds the lock.
+pub fn try_flock_exclusive(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock(2) on an fd `file` keeps open for the call's duration.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
