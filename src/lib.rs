@@ -60,7 +60,7 @@
 //!
 //! - **One private session directory per registry.** Temp files and dirs are
 //!   created in `<root>/<prefix>-<pid>-<random>/`, mode 0700 (files 0600,
-//!   dirs 0700). The registry keeps a handle on it and an exclusive lock on
+//!   dirs 0700). The registry keeps a handle on it and a lock on
 //!   a lock file inside it for its whole life, so that a later process can
 //!   tell a dead owner's directory from a live one by the lock alone.
 //! - **A concurrent table, claimed before cleaned.** Live entries sit in a

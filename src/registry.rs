@@ -294,14 +294,16 @@ impl ResourceRegistry {
 
     /// Spawns `command` with its scratch space in this session: `TMPDIR` and
     /// `TEMPREG_SESSION_DIR` point at the session directory, and the child
-    /// inherits a copy of the session's lock, so that the session stays live
-    /// (no sweep removes it) while the child or any process it starts still
-    /// runs, even if this process is killed. The session directory, with
-    /// whatever the child left in it, is removed when the registry ends.
+    /// inherits a lock of its own on the session, so that the session stays
+    /// live (no sweep removes it) while the child or any process it starts
+    /// (and that keeps the fd) still runs, even if this process is killed.
+    /// The session directory, with whatever the child left in it, is removed
+    /// when the registry ends; [`is_session_in_use`](Self::is_session_in_use)
+    /// tells whether processes the child left behind still hold it.
     ///
-    /// The copy exists only during the spawn; a child spawned by another
-    /// thread at that moment inherits it too (keeping the session live a
-    /// little longer, nothing worse).
+    /// The inheritable fd exists only during the spawn; a child spawned by
+    /// another thread at that moment inherits it too (keeping the session
+    /// live a little longer, nothing worse).
     ///
     /// # Errors
     ///
@@ -316,6 +318,29 @@ impl ResourceRegistry {
         let child = command.spawn();
         drop(lock);
         child
+    }
+
+    /// True while another process still holds the session's lock: a command
+    /// started with [`spawn_in_session`](Self::spawn_in_session), or anything
+    /// it started that kept its copy. Ask once the command has ended: then
+    /// `true` means processes it left behind still use the directory (leave
+    /// it to them with [`leave_session_to_sweep`](Self::leave_session_to_sweep));
+    /// `false` means nobody else can hold it any more.
+    ///
+    /// # Errors
+    ///
+    /// If the lock file cannot be opened or locked.
+    pub fn is_session_in_use(&self) -> io::Result<bool> {
+        self.core.session.in_use_by_others()
+    }
+
+    /// Does not remove the session directory when the registry ends, and
+    /// leaves it to a sweep: the session stays live while another process
+    /// holds its lock (see [`is_session_in_use`](Self::is_session_in_use)),
+    /// and the first sweep after those end removes it. Entries still live
+    /// are still cleaned by their guards.
+    pub fn leave_session_to_sweep(&self) {
+        self.core.session.leave_to_sweep();
     }
 
     /// Gives the session directory up to be inspected: it is not removed

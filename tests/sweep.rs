@@ -606,3 +606,69 @@ fn a_real_orphan_among_planted_look_alikes_is_the_only_one_removed() {
         p.assert_intact("after a start sweep that removed a real orphan");
     }
 }
+
+/// A command started with `spawn_in_session` holds a lock of its own on the
+/// session: a sweep leaves the session alone while anything it started
+/// still runs, and its owner can tell when that is over.
+#[test]
+fn a_spawned_commands_leftover_process_keeps_the_session_live_until_it_ends() {
+    let root = support::scratch_root();
+    let registry = support::registry_in(root.path());
+    let mut cmd = std::process::Command::new("sh");
+    // The command ends at once; the process it started in the background
+    // (it keeps the inherited lock fd) goes on.
+    cmd.args(["-c", "sleep 300 >/dev/null 2>&1 & echo $!"])
+        .stdout(std::process::Stdio::piped());
+    let child = registry.spawn_in_session(&mut cmd).expect("spawn");
+    let output = child.wait_with_output().expect("wait");
+    assert!(output.status.success());
+    let leftover: u32 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("the background pid");
+    let mut leftover = support::KillOnDrop::new(leftover);
+
+    assert!(
+        registry.is_session_in_use().unwrap(),
+        "the leftover holds it"
+    );
+    assert!(
+        registry.is_session_in_use().unwrap(),
+        "asking again does not drop the owner's lock"
+    );
+    // Even with its owner gone, the session stays live for a sweep.
+    let session = registry.session_dir().to_path_buf();
+    registry.leave_session_to_sweep();
+    drop(registry);
+    assert!(session.join(LOCK_NAME).is_file());
+    let report = sweep_orphans(root.path()).unwrap();
+    assert!(report.removed().is_empty(), "{report}");
+    assert_eq!(report.live().len(), 1, "{report}");
+
+    leftover.kill_now(support::SIGKILL);
+    support::wait_until(
+        support::CHILD_EXIT_TIMEOUT,
+        "the leftover's lock goes",
+        || list_sessions(root.path()).is_ok_and(|l| l.iter().all(|s| !s.is_live())),
+    );
+    let report = sweep_orphans(root.path()).unwrap();
+    assert_eq!(report.removed().len(), 1, "{report}");
+    assert_empty_dir(root.path());
+}
+
+#[test]
+fn once_a_spawned_command_and_its_processes_end_the_session_is_its_owners_alone() {
+    let root = support::scratch_root();
+    let registry = support::registry_in(root.path());
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", "echo done > \"$TMPDIR/result\""]);
+    let status = registry.spawn_in_session(&mut cmd).unwrap().wait().unwrap();
+    assert!(status.success());
+    assert!(!registry.is_session_in_use().unwrap());
+    // Still locked, by this process alone: a sweep leaves it.
+    let report = sweep_orphans(root.path()).unwrap();
+    assert_eq!(report.live().len(), 1, "{report}");
+    assert!(registry.session_dir().join("result").is_file());
+    drop(registry);
+    assert_empty_dir(root.path());
+}

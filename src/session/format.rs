@@ -4,7 +4,8 @@
 //! <root>/
 //!   <prefix>-<pid>-<random>/          a session (random: 8 ASCII letters and digits)
 //!     .tempreg.lock                    regular file, 0600, owned like the directory;
-//!                                      held under an exclusive `flock` by the owner
+//!                                      locked (`flock`, shared) by the owner and by
+//!                                      the commands it started in the session
 //!     <the registry's temp files and dirs>
 //!   .<prefix>-init-<pid>-<random>/    a session being made: no final name until locked
 //!     .tempreg.lock.new                the lock file before it is renamed into place

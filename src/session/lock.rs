@@ -1,10 +1,11 @@
 //! A session's lock: made here by its owner, judged here by everyone else.
 //!
-//! The owner makes [`LOCK_NAME`] locked (exclusive `flock`) before its
-//! directory gets a final name, and holds it for the session's whole life.
-//! The kernel drops the lock when the last fd to it closes, however the
-//! process ended, so "can the lock be taken?" is the whole test of
-//! liveness. Judging never blocks and never follows a link: what a local
+//! The owner makes [`LOCK_NAME`] locked (a shared `flock`) before its
+//! directory gets a final name, and holds it for the session's whole life;
+//! a child started in the session holds a shared lock of its own on it. The
+//! kernel drops a lock when the last fd to it closes, however the process
+//! ended, so "can the lock be taken exclusively?" is the whole test of
+//! liveness (see the platform layer's `lock` module for the protocol). Judging never blocks and never follows a link: what a local
 //! user can plant in a shared root (a FIFO, a directory, a symlink, a file
 //! of their own) is "not a session", and is left alone.
 
@@ -49,8 +50,8 @@ impl SessionLock {
     }
 
     /// Judges the session directory `dir` by its lock, never blocking. With
-    /// `take`, an orphan's lock is taken exclusively (to remove it);
-    /// otherwise shared (to look).
+    /// `take`, an orphan's lock is kept, exclusively (to remove it);
+    /// otherwise let go at once (to look).
     pub(crate) fn judge(dir: &sys::Dir, take: bool) -> io::Result<Verdict> {
         Ok(match sys::probe_lock(dir, OsStr::new(LOCK_NAME), take)? {
             sys::LockProbe::Missing => Verdict::NotASession("it has no lock file"),
@@ -71,9 +72,30 @@ impl SessionLock {
         self.file.age()
     }
 
-    /// A copy of the lock that a child inherits across exec.
-    pub(crate) fn inheritable_copy(&self) -> io::Result<OwnedFd> {
-        self.file.inheritable_copy()
+    /// A shared lock of its own on `dir`'s lock file, for a child to
+    /// inherit across exec.
+    pub(crate) fn for_child(&self, dir: &sys::Dir) -> io::Result<OwnedFd> {
+        self.file.shared_for_child(dir, OsStr::new(LOCK_NAME))
+    }
+
+    /// Whether anyone but this lock's holder holds `dir`'s lock (a child
+    /// given one with [`for_child`](Self::for_child), or what it started).
+    /// When nobody does, the caller is handed the lock anew, exclusively (it
+    /// must replace this one with it); otherwise this one is held again.
+    ///
+    /// Between letting go and trying, a sweep that runs that very moment
+    /// could take a session nobody holds: its command has ended, so nothing
+    /// is lost, and the caller finds the session taken (`Some` of nothing).
+    pub(crate) fn others_hold(&self, dir: &sys::Dir) -> io::Result<Option<SessionLock>> {
+        let fresh = sys::open_again(dir, OsStr::new(LOCK_NAME))?;
+        self.file.unlock()?;
+        match fresh.try_exclusive() {
+            Ok(true) => Ok(Some(SessionLock { file: fresh })),
+            other => {
+                self.file.lock_shared()?;
+                other.map(|_| None)
+            }
+        }
     }
 
     /// Rewrites the note (the lock stays held).

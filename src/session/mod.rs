@@ -61,7 +61,9 @@ pub(crate) struct Session {
     dir: sys::Dir,
     id: FileId,
     /// Held for the session's whole life; dropping it releases the lock.
-    lock: SessionLock,
+    /// Behind a mutex because [`Session::in_use_by_others`] replaces it; held
+    /// only for a lock call, never with another lock of ours.
+    lock: Mutex<SessionLock>,
     removal: Mutex<Removing>,
     removal_done: Condvar,
     /// The fork generation that made the session (see [`sys::fork_generation`]).
@@ -163,7 +165,7 @@ impl Session {
             name,
             dir,
             id,
-            lock,
+            lock: Mutex::new(lock),
             removal: Mutex::new(Removing::No),
             removal_done: Condvar::new(),
             generation: sys::fork_generation(),
@@ -245,19 +247,47 @@ impl Session {
         ))
     }
 
-    /// A copy of the lock for a child process (see
+    fn session_lock(&self) -> MutexGuard<'_, SessionLock> {
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A lock of its own for a child process (see
     /// `ResourceRegistry::spawn_in_session`).
     pub(crate) fn inheritable_lock(&self) -> io::Result<OwnedFd> {
-        self.lock
-            .inheritable_copy()
-            .map_err(|e| with_path(e, "copy the lock of", &self.path))
+        self.session_lock()
+            .for_child(&self.dir)
+            .map_err(|e| with_path(e, "lock for a child", &self.path.join(LOCK_NAME)))
+    }
+
+    /// True while another process holds the session's lock: a child given
+    /// one, or what it started. When none does, this process holds it
+    /// alone from then on.
+    pub(crate) fn in_use_by_others(&self) -> io::Result<bool> {
+        let mut lock = self.session_lock();
+        let found = lock
+            .others_hold(&self.dir)
+            .map_err(|e| with_path(e, "test the lock of", &self.path.join(LOCK_NAME)))?;
+        Ok(match found {
+            Some(alone) => {
+                *lock = alone;
+                false
+            }
+            None => true,
+        })
+    }
+
+    /// Leaves the directory for a later sweep: it is not removed when the
+    /// registry ends (its lock goes with this process; whoever else holds
+    /// it keeps the session live until they end).
+    pub(crate) fn leave_to_sweep(&self) {
+        *self.removal.lock().unwrap_or_else(|p| p.into_inner()) = Removing::Done;
     }
 
     /// Gives the directory up to be inspected: it will not be removed, and
     /// its lock note says `kept`, so no sweep removes it either.
     pub(crate) fn keep(&self) -> io::Result<()> {
         let pid = std::process::id();
-        self.lock
+        self.session_lock()
             .rewrite(LockNote { pid, kept: true })
             .map_err(|e| with_path(e, "mark kept", &self.path.join(LOCK_NAME)))?;
         *self.removal.lock().unwrap_or_else(|p| p.into_inner()) = Removing::Done;

@@ -1,4 +1,18 @@
 //! Session lock files: made locked, judged without blocking.
+//!
+//! The protocol (`flock`, on the lock file's open file descriptions):
+//!
+//! - the owner holds a **shared** lock from the moment the file has its
+//!   name, and so does every process it hands a copy to (a child started in
+//!   the session gets a description of its own, also shared): a session is
+//!   live while anyone holds the lock;
+//! - a sweeper takes it **exclusively**, without blocking: it gets it only
+//!   when nobody holds it, and keeps it while it removes the session;
+//! - a look (`list_sessions`) tries the exclusive lock and lets go at once.
+//!
+//! Shared for the holders, so that the owner can tell whether a child still
+//! holds its own description: it lets go of its shared lock and tries the
+//! exclusive one ([`LockFile::try_exclusive`]).
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -12,9 +26,9 @@ use rustix::io::Errno;
 use super::{meta_of, rename_in, Dir};
 use crate::sys::LockProbe;
 
-/// A session's lock file, open. Its lock (an exclusive `flock`) lasts while
-/// this value or a copy of its fd lives, and the kernel drops it when the
-/// last one closes, however the process ended.
+/// A session's lock file, open. Its lock lasts while this value or a copy of
+/// its fd lives, and the kernel drops it when the last one closes, however
+/// the process ended.
 #[derive(Debug)]
 pub(crate) struct LockFile {
     file: File,
@@ -52,11 +66,48 @@ impl LockFile {
         }
     }
 
-    /// A copy of the fd that a child process inherits across exec (no
-    /// `O_CLOEXEC`), which keeps the lock held while the child lives.
-    pub(crate) fn inheritable_copy(&self) -> io::Result<OwnedFd> {
-        Ok(rustix::io::dup(&self.file)?)
+    /// A description of its own of the same lock file, holding a shared
+    /// lock, as an fd a child inherits across exec (no `O_CLOEXEC`): the
+    /// session stays live while the child (or what it started) keeps it.
+    /// Waits for a look that holds the lock this moment (it lets go at once).
+    pub(crate) fn shared_for_child(&self, dir: &Dir, name: &OsStr) -> io::Result<OwnedFd> {
+        let own = open_again(dir, name)?;
+        rustix::fs::flock(&own.file, FlockOperation::LockShared)?;
+        // The dup shares the description (and the lock) and has no
+        // close-on-exec; `own` closes when this returns.
+        Ok(rustix::io::dup(&own.file)?)
     }
+
+    /// Lets go of this description's lock.
+    pub(crate) fn unlock(&self) -> io::Result<()> {
+        Ok(rustix::fs::flock(&self.file, FlockOperation::Unlock)?)
+    }
+
+    /// Takes the shared lock again, waiting for a look that holds the lock
+    /// this moment (it lets go at once).
+    pub(crate) fn lock_shared(&self) -> io::Result<()> {
+        Ok(rustix::fs::flock(&self.file, FlockOperation::LockShared)?)
+    }
+
+    /// Tries the exclusive lock without waiting: true if taken (nobody else
+    /// holds the lock on any description).
+    pub(crate) fn try_exclusive(&self) -> io::Result<bool> {
+        match rustix::fs::flock(&self.file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(true),
+            Err(Errno::WOULDBLOCK) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Opens the lock file `name` in `dir` anew (a description of its own), not
+/// locked.
+pub(crate) fn open_again(dir: &Dir, name: &OsStr) -> io::Result<LockFile> {
+    let flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(&dir.fd, name, flags, Mode::empty())?;
+    Ok(LockFile {
+        file: File::from(fd),
+    })
 }
 
 /// How long ago `name` in `dir` was last written, looked up without opening
@@ -68,9 +119,9 @@ pub(crate) fn age_of(dir: &Dir, name: &OsStr) -> Option<Duration> {
     SystemTime::now().duration_since(modified).ok()
 }
 
-/// Makes the lock file `name` in `dir`, locked and holding `contents`: it is
-/// made and locked as `tmp`, then renamed to `name`, so whoever sees `name`
-/// sees it locked.
+/// Makes the lock file `name` in `dir`, locked (shared) and holding
+/// `contents`: it is made and locked as `tmp`, then renamed to `name`, so
+/// whoever sees `name` sees it locked.
 pub(crate) fn create_lock(
     dir: &Dir,
     tmp: &OsStr,
@@ -80,7 +131,7 @@ pub(crate) fn create_lock(
     let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let fd = rustix::fs::openat(&dir.fd, tmp, flags, Mode::from_raw_mode(0o600))?;
     let mut file = File::from(fd);
-    let made = rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive)
+    let made = rustix::fs::flock(&file, FlockOperation::NonBlockingLockShared)
         .map_err(io::Error::from)
         .and_then(|()| file.write_all(contents))
         .and_then(|()| rename_in(dir, tmp, name));
@@ -96,9 +147,9 @@ pub(crate) fn create_lock(
 /// Judges the lock file `name` in `dir` without ever blocking: it is opened
 /// `O_NONBLOCK | O_NOFOLLOW` (a FIFO cannot stall us, a symlink is not
 /// followed), must be a regular file owned by `dir`'s owner, and its lock is
-/// tried with `LOCK_NB`: exclusive (to remove the session) or shared (to
-/// look).
-pub(crate) fn probe_lock(dir: &Dir, name: &OsStr, exclusive: bool) -> io::Result<LockProbe> {
+/// tried exclusively with `LOCK_NB`: kept to remove the session (`take`), or
+/// let go at once (to look).
+pub(crate) fn probe_lock(dir: &Dir, name: &OsStr, take: bool) -> io::Result<LockProbe> {
     let flags =
         OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
     let fd = match rustix::fs::openat(&dir.fd, name, flags, Mode::empty()) {
@@ -119,19 +170,16 @@ pub(crate) fn probe_lock(dir: &Dir, name: &OsStr, exclusive: bool) -> io::Result
             "its lock file belongs to another user than the directory",
         ));
     }
-    let op = if exclusive {
-        FlockOperation::NonBlockingLockExclusive
-    } else {
-        FlockOperation::NonBlockingLockShared
-    };
     let lock = LockFile {
         file: File::from(fd),
     };
-    match rustix::fs::flock(&lock.file, op) {
-        Ok(()) => Ok(LockProbe::Free(lock)),
-        Err(Errno::WOULDBLOCK) => Ok(LockProbe::Held(lock)),
-        Err(e) => Err(e.into()),
+    if !lock.try_exclusive()? {
+        return Ok(LockProbe::Held(lock));
     }
+    if !take {
+        lock.unlock()?;
+    }
+    Ok(LockProbe::Free(lock))
 }
 
 /// Removes the lock file `name` in `dir` (whose lock the caller holds).

@@ -40,7 +40,7 @@ mod process;
 mod rename;
 mod tree;
 
-pub(crate) use self::lock::{age_of, create_lock, probe_lock, remove_lock, LockFile};
+pub(crate) use self::lock::{age_of, create_lock, open_again, probe_lock, remove_lock, LockFile};
 #[cfg(all(test, tempreg_loom))]
 pub(crate) use self::process::is_open;
 pub(crate) use self::process::{
