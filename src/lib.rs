@@ -175,8 +175,9 @@
 //!   session directory given up with [`ResourceRegistry::keep_session_dir`]
 //!   (listed as kept, never swept).
 //! - **Reserve files.** A registry that has made more than 16 async temp
-//!   files keeps up to 32 empty ones ready in its session directory; a purge
-//!   and the end of the registry remove them (and a sweep, after a crash).
+//!   files keeps up to 8 empty ones ready in its session directory (each
+//!   holding an fd), and gives them back 2 s after demand stops; a purge and
+//!   the end of the registry remove them (and a sweep, after a crash).
 //! - **A forked child** (without exec) inherits every fd, the session's lock
 //!   included (`O_CLOEXEC` acts only at exec), so the session counts as live
 //!   while such a child runs, even after its parent died: no sweep removes

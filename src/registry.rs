@@ -403,13 +403,14 @@ impl RegistryBuilder {
         self
     }
 
-    /// How many async temp files to keep made ahead of demand (default 32,
+    /// How many async temp files to keep made ahead of demand (default 8,
     /// at most 1,024; 0 turns it off). After its first 16 async temp files,
     /// a registry keeps up to this many ready in its session directory, so
     /// that `temp_file_async` (with default naming) does not wait for a
     /// round trip to tokio's blocking pool. They are empty 0600 files, each
-    /// holding an fd; a purge removes them, and so does the end of the
-    /// registry.
+    /// holding an fd until it is handed out; they are given back 2 s after
+    /// the last one was taken, and a purge removes them, as does the end of
+    /// the registry.
     pub fn async_reserve(mut self, files: usize) -> Self {
         self.async_reserve = files;
         self

@@ -101,3 +101,38 @@ async fn reserve_files_are_private_and_handed_out_as_live_entries() {
     assert_eq!(report.removed(), 64, "{report}");
     assert_eq!(names_in(registry.session_dir()), [tempreg::LOCK_NAME]);
 }
+
+/// What a busy registry holds beyond its live files: at most 8 files made
+/// ahead of demand (each holds an fd until handed out), and none once demand
+/// stops. (Counted as names in the session directory: this process's fd
+/// count is shared with the tests running beside this one.)
+#[test]
+fn the_reserve_stays_small_and_is_given_back_when_demand_stops() {
+    let root = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let registry = registry_in(root.path());
+        let held = futures_lite(&registry, 20).await;
+        // Let the refill that the last takes started finish.
+        support::wait_until(support::RUN_TIMEOUT, "a refill", || {
+            names_in(registry.session_dir()).len() > 20 + 1
+        });
+        let extra = names_in(registry.session_dir()).len() - (20 + 1);
+        assert!((1..=8).contains(&extra), "{extra} reserve files");
+        // Nobody asks for more: the reserve goes back (paused time: the
+        // trimmer's wait passes at once; its removals run for real).
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        support::wait_until(support::RUN_TIMEOUT, "the reserve to go", || {
+            names_in(registry.session_dir()).len() == 20 + 1
+        });
+        drop(held);
+        let report = registry.purge_all().await;
+        assert!(report.is_clean(), "{report}");
+    });
+    drop(rt);
+    assert!(names_in(root.path()).is_empty());
+}

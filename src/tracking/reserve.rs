@@ -13,6 +13,11 @@
 //! counting them, and the session's removal takes them like everything
 //! else.
 //!
+//! The footprint is small and goes when demand stops: at most
+//! [`DEFAULT_SIZE`] files (each an fd and an empty file in the session
+//! directory) while async temp files are being made, none once no one has
+//! taken one for [`IDLE`] (a trimmer task on the runtime gives them back).
+//!
 //! # Invariants
 //!
 //! - At most one refill runs (`refilling`, set and cleared under the lock).
@@ -20,11 +25,16 @@
 //!   is done, as the reaper does; it makes nothing on a closed registry.
 //! - A purge waits for a running refill before it takes the reserve, so that
 //!   no reserve file appears after it.
+//! - At most one trimmer runs (`trimming`); it holds the registry weakly and
+//!   takes the files only when no refill runs and none was taken for `IDLE`.
 //! - The mutex is held only to push, pop or take, never during I/O and never
 //!   with another lock.
 
 use std::fs::File;
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::cleaner::remove_name;
 use super::core::{Core, WeakCore};
@@ -37,8 +47,13 @@ use crate::session::Session;
 /// that a registry used lightly never holds files nobody asked for.
 pub(crate) const WARMUP: usize = 16;
 
-/// The default size of the reserve.
-pub(crate) const DEFAULT_SIZE: usize = 32;
+/// The default size of the reserve: enough to keep a busy service off the
+/// blocking pool, few enough fds to count for nothing against a limit.
+pub(crate) const DEFAULT_SIZE: usize = 8;
+
+/// How long the reserve waits, with no file taken, before it gives its files
+/// back.
+pub(crate) const IDLE: Duration = Duration::from_secs(2);
 
 /// The largest reserve a builder accepts.
 pub(crate) const MAX_SIZE: usize = 1024;
@@ -65,6 +80,19 @@ struct StockState<T> {
     refilling: bool,
     /// Files asked for so far (up to `WARMUP`).
     asked: usize,
+    /// When a file was last taken (or asked for).
+    last_take: Option<Instant>,
+    /// A trimmer is waiting for demand to stop.
+    trimming: bool,
+}
+
+/// What a trimmer finds.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Trim<T> {
+    /// Demand stopped: these files go back.
+    Idle(Vec<T>),
+    /// A file was taken (or a refill runs) within `IDLE`: wait again.
+    Busy,
 }
 
 impl<T> Stock<T> {
@@ -74,6 +102,8 @@ impl<T> Stock<T> {
                 files: Vec::new(),
                 refilling: false,
                 asked: 0,
+                last_take: None,
+                trimming: false,
             }),
             size,
         }
@@ -91,6 +121,7 @@ impl<T> Stock<T> {
             return (None, false);
         }
         let mut state = self.lock();
+        state.last_take = Some(Instant::now());
         if state.asked < WARMUP {
             state.asked += 1;
             return (None, false);
@@ -125,6 +156,28 @@ impl<T> Stock<T> {
     /// Every file on hand now (a refill running may add more later).
     pub(crate) fn take_all_now(&self) -> Vec<T> {
         std::mem::take(&mut self.lock().files)
+    }
+
+    /// True if the caller must start a trimmer (none runs yet).
+    pub(crate) fn start_trimming(&self) -> bool {
+        !std::mem::replace(&mut self.lock().trimming, true)
+    }
+
+    /// For the trimmer: the files, once no one took one for `idle` and no
+    /// refill runs (the trimmer then ends); else [`Trim::Busy`].
+    pub(crate) fn trim_if_idle(&self, idle: Duration) -> Trim<T> {
+        let mut state = self.lock();
+        let quiet = state.last_take.is_none_or(|at| at.elapsed() >= idle);
+        if !quiet || state.refilling {
+            return Trim::Busy;
+        }
+        Trim::Idle(std::mem::take(&mut state.files))
+    }
+
+    /// The trimmer ended (or its runtime dropped it): the next refill may
+    /// start another.
+    pub(crate) fn stop_trimming(&self) {
+        self.lock().trimming = false;
     }
 }
 
@@ -202,6 +255,9 @@ impl Reserve {
         }
         let reserve = &core.reserve;
         let (ready, refill) = reserve.stock.take(!core.table.is_closed());
+        if refill && reserve.stock.start_trimming() {
+            Reserve::start_trimmer(core);
+        }
         if refill {
             let job = Refill {
                 core: WeakCore::new(core),
@@ -219,6 +275,35 @@ impl Reserve {
             }
         }
         ready
+    }
+
+    /// Starts the task that gives the files back once demand stops. On no
+    /// runtime, none: the files then wait for a purge or the registry's end.
+    fn start_trimmer(core: &Arc<Core>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        /// Clears the flag however the task ends.
+        struct Trimmer(Arc<Reserve>);
+        impl Drop for Trimmer {
+            fn drop(&mut self) {
+                self.0.stock.stop_trimming();
+            }
+        }
+        let (weak, trimmer) = (WeakCore::new(core), Trimmer(Arc::clone(&core.reserve)));
+        runtime.spawn(async move {
+            let reserve = &trimmer.0;
+            loop {
+                tokio::time::sleep(IDLE).await;
+                if let Trim::Idle(files) = reserve.stock.trim_if_idle(IDLE) {
+                    if let (Some(core), false) = (weak.upgrade(), files.is_empty()) {
+                        let _ = tokio::task::spawn_blocking(move || discard(&core.session, files))
+                            .await;
+                    }
+                    return;
+                }
+            }
+        });
     }
 
     /// Waits for a running refill, then takes every ready file.
