@@ -125,6 +125,7 @@
 //! | `purge` | the purge's orchestration and its report |
 //! | `registry` | [`ResourceRegistry`], the facade |
 //! | `process` | the exit hook, the panic hook, the sync signal thread |
+//! | `global` | the process-wide registry, [`global`] |
 //! | `shutdown` | [`Shutdown`] and its report |
 //! | `adapters` | the purge inside coordinators you already run |
 //!
@@ -231,6 +232,8 @@ mod registry;
 
 mod process;
 
+mod global;
+
 mod shutdown;
 
 mod adapters;
@@ -240,6 +243,7 @@ pub use crate::adapters::{purge_on_cancel, purge_on_cancel_with};
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio-graceful-shutdown")))]
 pub use crate::adapters::{PurgeError, PurgeSubsystem};
 pub use crate::error::{is_closed_error, is_replaced_error, RegistryClosed};
+pub use crate::global::{global, temp_dir, temp_file};
 pub use crate::guard::{
     AnonymousFile, DirPersistError, PathPersistError, PersistError, TempDir, TempFile, TempOptions,
     TempPath, TrackedFile,
