@@ -7,6 +7,28 @@
 //! registry of every live temp file, temp dir and async file handle, so the
 //! program can clean them all up at any of those moments.
 //!
+//! # Start here
+//!
+//! | you write | make | wire the ends |
+//! |---|---|---|
+//! | a sync batch job | [`ResourceRegistry::new`], then [`temp_file`](ResourceRegistry::temp_file), [`temp_dir`](ResourceRegistry::temp_dir) | [`cleanup_on_signals`] (SIGTERM, SIGINT, SIGHUP, SIGQUIT), [`install_panic_hook`](ResourceRegistry::install_panic_hook) (panics and `exit`) |
+//! | a tokio service under systemd or Kubernetes | a registry, and [`temp_file_async`](ResourceRegistry::temp_file_async) / [`open`](ResourceRegistry::open) for handles | [`Shutdown`] with [`listen_for_signals`](Shutdown::listen_for_signals), [`add_registry`](Shutdown::add_registry), a grace period under the supervisor's (systemd 90 s, Kubernetes 30 s), and `report.exit()`; or [`purge_on_cancel`] / `PurgeSubsystem` in a coordinator you run |
+//! | a test suite | [`tempreg::temp_file()`](temp_file), [`tempreg::temp_dir()`](temp_dir) (the process-wide [`global`] registry) | nothing more: exit, panics and a killed run's leftovers are handled |
+//! | a program in another language | nothing: run it as `tempreg run -- CMD` (feature `cli`), which gives it a private `TMPDIR` | `tempreg sweep` at boot or before the service starts |
+//!
+//! # How a process ends, and what cleans up
+//!
+//! | the process ends by | what runs | what is left |
+//! |---|---|---|
+//! | a return from `main`, registries dropped | every guard's and registry's Drop | nothing |
+//! | a return from `main` with a registry in a `static`, or `std::process::exit` | the exit hook, if registered ([`purge_on_exit`](ResourceRegistry::purge_on_exit), [`install_panic_hook`](ResourceRegistry::install_panic_hook), [`global`]) | nothing with the hook; the session directory without it, until a sweep |
+//! | SIGTERM / SIGINT with [`Shutdown::listen_for_signals`] or [`cleanup_on_signals`] | an orderly stop (tasks, steps, purges), then death by the signal; if the runtime is stuck, the watchdog's purge by the grace period plus one second | nothing |
+//! | SIGTERM / SIGINT without a handler | no code of ours (the signal's default action) | the session directory, until a sweep |
+//! | a panic that unwinds out of `main` | unwinding drops what `main` held; then `exit`, where the exit hook runs (registered by [`install_panic_hook`](ResourceRegistry::install_panic_hook)) | nothing with the hook |
+//! | a panic on another thread, or a caught one (a tokio task, `catch_unwind`) | nothing: the process goes on, and its files stay theirs (unless [`PanicPolicy::Always`]) | the process goes on |
+//! | a panic in a `panic = "abort"` build, any thread | the panic hook's purge and removal of the session directory, then the abort | nothing with the hook |
+//! | SIGKILL, the OOM killer, a stack overflow, a power cut | no code at all | the session directory (its lock released by the kernel): the next sweep removes it; anonymous files are freed by the kernel |
+//!
 //! # Tour
 //!
 //! - [`ResourceRegistry`] hands out guards: [`TempFile`] (named, with an fd),
@@ -161,8 +183,20 @@
 //! - **SIGTERM, SIGINT, `process::exit`.** By default nothing of ours runs on
 //!   these either: the process must catch the signal, or register an exit
 //!   hook, and call a purge. Dropping guards does not happen on `exit`.
-//! - **A panic** purges only if [`ResourceRegistry::install_panic_hook`] was
-//!   called; by default only when the panic ends the process.
+//! - **A panic** cleans up only if [`ResourceRegistry::install_panic_hook`]
+//!   was called (or [`global`] is used), and only when it ends the process.
+//!   A panic that aborts in an unwinding build (a second panic while
+//!   unwinding, a panic in a `Drop` during unwinding or in an `extern "C"`
+//!   function) looks to the hook like one that will unwind: nothing is
+//!   purged, and the session directory waits for a sweep.
+//! - **A shutdown whose runtime is stuck.** At the grace period the
+//!   watchdog (OS threads) purges the registries added to the
+//!   [`Shutdown`], runs the blocking steps left on threads of their own and
+//!   the async ones on a runtime of its own (a step bound to the stuck
+//!   runtime's resources may fail there), within one second, and ends the
+//!   process. Tasks stuck in a blocking call are not stopped, they end with
+//!   the process; a registry that was not added to the shutdown is not
+//!   purged then (its session waits for a sweep).
 //! - **A removal that fails part-way** (an immutable file, a file system
 //!   mounted inside a temp dir) leaves what it could not remove, reports it,
 //!   and keeps the entry tracked; at the registry's end the session
