@@ -152,14 +152,9 @@ impl Meta {
     }
 }
 
-/// Looks `name` up in `dir` without following a symlink (`""` with
-/// `AT_EMPTY_PATH`: `dir` itself). `None` if there is no such name.
+/// Looks `name` up in `dir` without following a symlink (`""`: `dir`
+/// itself). `None` if there is no such name.
 pub(super) fn meta_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<Meta>> {
-    let flags = if name.is_empty() {
-        AtFlags::EMPTY_PATH
-    } else {
-        AtFlags::SYMLINK_NOFOLLOW
-    };
     #[cfg(target_os = "linux")]
     {
         use rustix::fs::StatxFlags;
@@ -170,6 +165,11 @@ pub(super) fn meta_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<Me
             | StatxFlags::SIZE
             | StatxFlags::BTIME
             | StatxFlags::MNT_ID;
+        let flags = if name.is_empty() {
+            AtFlags::EMPTY_PATH
+        } else {
+            AtFlags::SYMLINK_NOFOLLOW
+        };
         match rustix::fs::statx(dir, name, flags | AtFlags::NO_AUTOMOUNT, want) {
             Ok(x) => return Ok(Some(Meta::from_statx(&x))),
             Err(Errno::NOENT) => return Ok(None),
@@ -177,7 +177,12 @@ pub(super) fn meta_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<Me
             Err(e) => return Err(e.into()),
         }
     }
-    match rustix::fs::statat(dir, name, flags) {
+    let found = if name.is_empty() {
+        rustix::fs::fstat(dir)
+    } else {
+        rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+    };
+    match found {
         Ok(st) => Ok(Some(Meta::from_stat(&st))),
         Err(Errno::NOENT) => Ok(None),
         Err(e) => Err(e.into()),

@@ -8,7 +8,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Once, OnceLock};
 
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::Mode;
+#[cfg(target_os = "linux")]
+use rustix::fs::OFlags;
 
 #[cfg(not(target_os = "linux"))]
 use super::DIR_FLAGS;

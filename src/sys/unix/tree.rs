@@ -124,7 +124,9 @@ fn with_write_access(
             let Ok(meta) = meta_of(dir) else {
                 return Err(e);
             };
-            let mode = Mode::from_raw_mode((meta.mode | 0o700) & 0o7777);
+            // `RawMode` is `u16` on macOS and the BSDs.
+            #[allow(clippy::unnecessary_cast)]
+            let mode = Mode::from_raw_mode(((meta.mode | 0o700) & 0o7777) as _);
             if meta.mode & 0o300 == 0o300 || rustix::fs::fchmod(dir, mode).is_err() {
                 // Not a permission bit we can change (immutable, not ours).
                 return Err(e);
