@@ -8,35 +8,20 @@
 //! - The first signal only begins an orderly stop. A second one forces the
 //!   end: a blocking purge (which never waits on a lock) of every added
 //!   registry, then death by that signal.
-//! - Dying by a signal goes through `signal_hook::low_level::
-//!   emulate_default_handler`, which restores the default action and raises
-//!   the signal again, so the parent sees "killed by SIGTERM" (128 + 15 in a
-//!   shell), as it would without us.
+//! - Dying by a signal restores the default action and raises the signal
+//!   again ([`sys::die_by`]), so the parent sees "killed by SIGTERM" (128 +
+//!   15 in a shell), as it would without us.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
-use signal_hook::iterator::{Handle, Signals};
-
 use crate::registry::WeakRegistry;
+use crate::sys;
 use crate::ResourceRegistry;
 
-/// A signal's name, as `SIGTERM`, or its number when unknown.
-pub(crate) fn signal_name(sig: i32) -> String {
-    signal_hook::low_level::signal_name(sig)
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("signal {sig}"))
-}
-
-/// Ends the process by `sig` with its default action; falls back to
-/// `exit(128 + sig)` if that returns (a signal whose default is to ignore).
-pub(crate) fn die_by(sig: i32) -> ! {
-    let _ = signal_hook::low_level::emulate_default_handler(sig);
-    std::process::exit(128 + sig)
-}
+pub(crate) use crate::sys::{die_by, signal_name};
 
 /// Purges every registry for good (blocking, never waiting on a lock) and
 /// removes their session directories: the process is about to end.
@@ -58,30 +43,10 @@ pub(crate) fn purge_for_exit(registries: &[ResourceRegistry]) {
 /// Dropping it stops the thread and gives those signals their default action
 /// back.
 pub struct SignalCleanup {
-    handle: Handle,
+    closer: sys::SignalCloser,
     thread: Option<JoinHandle<()>>,
     registries: Arc<Mutex<Vec<WeakRegistry>>>,
     restore_default: &'static AtomicBool,
-}
-
-/// One process-wide switch, registered once: while it is on, the signals in
-/// [`CLEANUP_SIGNALS`] get their default action (ours is off while a
-/// [`SignalCleanup`] lives), since a handler, once installed, stays.
-fn default_switch() -> io::Result<&'static AtomicBool> {
-    static SWITCH: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
-    static INSTALL: Mutex<()> = Mutex::new(());
-    if let Some(switch) = SWITCH.get() {
-        return Ok(switch);
-    }
-    let _once = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(switch) = SWITCH.get() {
-        return Ok(switch);
-    }
-    let switch = Arc::new(AtomicBool::new(false));
-    for sig in CLEANUP_SIGNALS {
-        signal_hook::flag::register_conditional_default(sig, Arc::clone(&switch))?;
-    }
-    Ok(SWITCH.get_or_init(|| switch))
 }
 
 impl std::fmt::Debug for SignalCleanup {
@@ -95,8 +60,9 @@ impl std::fmt::Debug for SignalCleanup {
     }
 }
 
-/// The signals [`cleanup_on_signals`] handles.
-pub const CLEANUP_SIGNALS: [i32; 4] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT];
+/// The signals [`cleanup_on_signals`] handles: SIGTERM, SIGINT, SIGHUP and
+/// SIGQUIT on Unix.
+pub const CLEANUP_SIGNALS: [i32; sys::CLEANUP_SIGNALS.len()] = sys::CLEANUP_SIGNALS;
 
 /// Starts a thread that purges `registry` and ends the process by the signal
 /// when SIGTERM, SIGINT, SIGHUP or SIGQUIT arrives. For sync programs; an
@@ -120,18 +86,17 @@ pub const CLEANUP_SIGNALS: [i32; 4] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT];
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn cleanup_on_signals(registry: &ResourceRegistry) -> io::Result<SignalCleanup> {
-    let restore_default = default_switch()?;
+    let restore_default = sys::default_action_switch()?;
     ACTIVE.fetch_add(1, Ordering::SeqCst);
     restore_default.store(false, Ordering::SeqCst);
     let undo = scopeguard::guard((), |()| SignalCleanup::release(restore_default));
-    let mut signals = Signals::new(CLEANUP_SIGNALS)?;
-    let handle = signals.handle();
+    let (mut signals, closer) = sys::SignalListener::new(&CLEANUP_SIGNALS)?;
     let registries = Arc::new(Mutex::new(vec![registry.weak()]));
     let shared = Arc::clone(&registries);
     let thread = std::thread::Builder::new()
         .name("tempreg-signals".into())
         .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
+            if let Some(sig) = signals.wait() {
                 tracing::info!(signal = %signal_name(sig), "tempreg: signal received, purging");
                 let live: Vec<ResourceRegistry> = shared
                     .lock()
@@ -145,7 +110,7 @@ pub fn cleanup_on_signals(registry: &ResourceRegistry) -> io::Result<SignalClean
         })?;
     scopeguard::ScopeGuard::into_inner(undo);
     Ok(SignalCleanup {
-        handle,
+        closer,
         thread: Some(thread),
         registries,
         restore_default,
@@ -174,7 +139,7 @@ impl SignalCleanup {
 
 impl Drop for SignalCleanup {
     fn drop(&mut self) {
-        self.handle.close();
+        self.closer.close();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

@@ -44,7 +44,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -55,7 +54,7 @@ pub use self::report::{
 use self::steps::{run_step, BoxError, Step, StepKind};
 use self::tasks::{take_reports, TaskGuard, TaskRecord};
 use self::watchdog::Event;
-use crate::ResourceRegistry;
+use crate::{sys, ResourceRegistry};
 
 /// How long aborted tasks get to be dropped before the report is made.
 const ABORT_SETTLE: Duration = Duration::from_millis(100);
@@ -198,7 +197,7 @@ impl Default for ShutdownBuilder {
                 grace: Duration::from_secs(25),
                 cleanup_reserve: Duration::from_secs(5),
                 step_timeout: Duration::from_secs(5),
-                signals: vec![SIGTERM, SIGINT],
+                signals: sys::STOP_SIGNALS.to_vec(),
             },
         }
     }
@@ -232,12 +231,12 @@ impl ShutdownBuilder {
 
     /// Also listen for SIGHUP.
     pub fn sighup(self) -> Self {
-        self.signal(SIGHUP)
+        self.signal(sys::HANGUP)
     }
 
     /// Also listen for SIGQUIT.
     pub fn sigquit(self) -> Self {
-        self.signal(SIGQUIT)
+        self.signal(sys::QUIT)
     }
 
     /// Also listen for this signal (by number, e.g. `signal_hook::consts::SIGUSR1`).

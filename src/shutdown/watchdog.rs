@@ -38,8 +38,6 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use signal_hook::iterator::Signals;
-
 use super::report::ShutdownReason;
 use super::steps::{run_bounded, run_step_blocking};
 use super::tasks::still_running;
@@ -73,7 +71,7 @@ pub(crate) fn start(shared: &Arc<Shared>, signals: &[i32]) -> io::Result<mpsc::S
             ),
         ));
     }
-    let mut delivered = Signals::new(signals).map_err(|e| {
+    let (mut delivered, _closer) = sys::SignalListener::new(signals).map_err(|e| {
         let names: Vec<String> = signals.iter().map(|&sig| signal_name(sig)).collect();
         io::Error::new(
             e.kind(),
@@ -85,7 +83,7 @@ pub(crate) fn start(shared: &Arc<Shared>, signals: &[i32]) -> io::Result<mpsc::S
     std::thread::Builder::new()
         .name("tempreg-signals".into())
         .spawn(move || {
-            for sig in delivered.forever() {
+            while let Some(sig) = delivered.wait() {
                 if forward.send(Event::Signal(sig)).is_err() {
                     break;
                 }

@@ -17,7 +17,7 @@
 //! | [`revoke`] | the open file behind a handle we do not own swapped for a dead one |
 //! | [`watch_forks`], [`fork_generation`] | which process we are in (a fork without exec is another) |
 //! | [`at_exit`] | a function run by `exit` |
-//! | [`is_catchable_signal`] | which signal numbers a handler may be installed for |
+//! | [`SignalListener`], [`die_by`], [`default_action_switch`], [`is_catchable_signal`], [`signal_name`] | stop requests (Unix signals; Windows console control events) heard on a thread, the default action stepped aside for and back, dying the way the request asked |
 //!
 //! An identity is `(st_dev, st_ino)` on Unix, with the birth time where the
 //! file system records it (Linux `statx`), so that an inode number reused by

@@ -19,7 +19,7 @@
 //!
 //! Files: this one (identities, directories, creating), [`tree`] (every
 //! removal), [`rename`], [`lock`] (session locks), [`process`] (open files,
-//! threads, forks, `atexit`).
+//! forks, `atexit`), [`signals`].
 //!
 //! Mount check: Linux compares the mount id (`STATX_MNT_ID`), which also
 //! sees bind mounts of the same file system; elsewhere the device number,
@@ -38,16 +38,20 @@ use rustix::io::Errno;
 mod lock;
 mod process;
 mod rename;
+mod signals;
 mod tree;
 
 pub(crate) use self::lock::{age_of, create_lock, open_again, probe_lock, remove_lock, LockFile};
 #[cfg(all(test, tempreg_loom))]
 pub(crate) use self::process::is_open;
 pub(crate) use self::process::{
-    at_exit, duplicate, fork_generation, is_catchable_signal, revoke, sync_data, watch_forks,
-    RawFile,
+    at_exit, duplicate, fork_generation, revoke, sync_data, watch_forks, RawFile,
 };
 pub(crate) use self::rename::{move_file, rename_in, Target};
+pub(crate) use self::signals::{
+    default_action_switch, die_by, is_catchable_signal, signal_name, SignalCloser, SignalListener,
+    CLEANUP_SIGNALS, HANGUP, QUIT, STOP_SIGNALS,
+};
 pub(crate) use self::tree::{clear_dir, measure, remove_dir, remove_file, Listing};
 
 /// The identity of a file: device, inode, type and, where known, birth

@@ -88,18 +88,6 @@ pub(crate) unsafe fn revoke(raw: RawFile) -> io::Result<()> {
 // ---------------------------------------------------------------------------
 // Threads and processes
 
-/// True for a signal a handler may be installed for: a number the system
-/// knows (up to `SIGRTMAX` on Linux, 31 elsewhere) that is not one of those
-/// no handler can catch (`SIGKILL`, `SIGSTOP`) or that must not be caught
-/// (`SIGILL`, `SIGFPE`, `SIGSEGV`).
-pub(crate) fn is_catchable_signal(sig: i32) -> bool {
-    #[cfg(target_os = "linux")]
-    let max = libc::SIGRTMAX();
-    #[cfg(not(target_os = "linux"))]
-    let max = 31;
-    (1..=max).contains(&sig) && !signal_hook::consts::FORBIDDEN.contains(&sig)
-}
-
 static FORK_GENERATION: AtomicU32 = AtomicU32::new(0);
 
 extern "C" fn forked() {
