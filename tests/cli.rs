@@ -1,27 +1,39 @@
-//! The `tempreg` command: `run` cleans up however its command ends and passes
-//! its status on, forwards signals, keeps a failed run's scratch on request;
-//! `sweep` and `ls` judge sessions by their lock; errors are one line.
+//! The `tempreg` command: `run` behaves like `env` or `timeout` in front of
+//! its command (its exit code or its death by a signal passed on, 125/126/
+//! 127 for what is not the command's, no `--` needed), runs it in a process
+//! group of its own that signals reach, leaves a session to processes the
+//! command left running, keeps a failed run's scratch on request; `sweep`
+//! and `ls` judge sessions by their lock and show them to people (human
+//! sizes, `--dry-run`, `-v`) or scripts (`--json`); errors are one line
+//! that names what was asked; `RUST_LOG` logs on stderr; no colour escapes
+//! off a terminal.
 #![cfg(feature = "cli")]
 
 mod support;
 
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
 use support::{
     assert_empty_dir, dead_hold_child, names_in, or_skip, process_exists, registry_in,
-    scratch_root, snapshot, wait_until, KillOnDrop, LockPlant, Planted, Running,
-    CHILD_EXIT_TIMEOUT, LINE_TIMEOUT, NOBODY, SIGHUP, SIGINT, SIGKILL, SIGTERM,
+    scratch_root, snapshot, wait_until, Immutable, KillOnDrop, LockPlant, Planted, Running,
+    CHILD_EXIT_TIMEOUT, LINE_TIMEOUT, NOBODY, SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGTERM,
 };
 use tempreg::LOCK_NAME;
 
-/// `tempreg`, with a backtrace asked for (so a panic would show) and a
-/// bound on how long it may run.
+/// The path of the `tempreg` binary under test.
+const TEMPREG: &str = env!("CARGO_BIN_EXE_tempreg");
+
+/// `tempreg`, with a backtrace asked for (so a panic would show), no
+/// `RUST_LOG` (so nothing is logged unless a test asks), and a bound on how
+/// long it may run.
 fn tempreg() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("tempreg").expect("the tempreg binary");
+    let mut cmd = assert_cmd::Command::new(TEMPREG);
     cmd.env("RUST_BACKTRACE", "1")
+        .env_remove("RUST_LOG")
         .timeout(Duration::from_secs(60));
     cmd
 }
@@ -40,8 +52,9 @@ fn run_sh(root: &Path, extra: &[&str], script: &str) -> Output {
 /// `tempreg run --root ROOT -- sh -c SCRIPT` in the background; the script
 /// should print `started $$` once it is ready.
 fn start_sh(root: &Path, script: &str) -> (Running, KillOnDrop) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tempreg"));
-    cmd.args(["run", "--root"])
+    let mut cmd = std::process::Command::new(TEMPREG);
+    cmd.env_remove("RUST_LOG")
+        .args(["run", "--root"])
         .arg(root)
         .args(["--", "sh", "-c", script]);
     let mut wrapper = Running::start(cmd, "tempreg run");
@@ -73,29 +86,84 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// A session of a dead owner, made by hand: name, unlocked lock, 10 bytes.
-fn forge_orphan(root: &Path, pid: u32) -> PathBuf {
+/// A session of a dead owner, made by hand: name, unlocked lock, and a
+/// `data.bin` of `bytes` bytes.
+fn forge_orphan_of(root: &Path, pid: u32, bytes: usize) -> PathBuf {
     let dir = root.join(format!("tempreg-{pid}-Orphan12"));
     std::fs::create_dir(&dir).expect("mkdir");
     std::fs::write(dir.join(LOCK_NAME), format!("{pid}\n")).expect("lock");
-    std::fs::write(dir.join("data.bin"), b"0123456789").expect("data");
+    std::fs::write(dir.join("data.bin"), vec![b'x'; bytes]).expect("data");
     dir
 }
 
-/// Asserts an error run: exit 2, one stderr line starting `tempreg:` that
-/// names `needle`, and no panic or backtrace.
-fn assert_one_line_error(output: &Output, needle: &str) {
+/// [`forge_orphan_of`] with 10 bytes.
+fn forge_orphan(root: &Path, pid: u32) -> PathBuf {
+    forge_orphan_of(root, pid, 10)
+}
+
+/// Asserts that no colour or other terminal escape is in the output of a
+/// command whose stdout and stderr are not terminals.
+fn assert_no_escapes(output: &Output) {
+    for (name, text) in [("stdout", stdout(output)), ("stderr", stderr(output))] {
+        assert!(!text.contains("\x1b["), "an escape on {name}: {text:?}");
+    }
+}
+
+/// Asserts an error run: exit `code`, one stderr line `tempreg: {what}: …`
+/// that names `needle`, nothing on stdout, and no panic or backtrace.
+fn assert_one_line_error(output: &Output, code: i32, what: &str, needle: &str) {
     let err = stderr(output);
-    assert_eq!(output.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(output.status.code(), Some(code), "stderr: {err}");
     assert_eq!(err.lines().count(), 1, "one line expected: {err:?}");
-    assert!(err.starts_with("tempreg: "), "{err:?}");
+    assert!(err.starts_with(&format!("tempreg: {what}: ")), "{err:?}");
     assert!(err.contains(needle), "should name {needle}: {err:?}");
     let lower = err.to_lowercase();
     assert!(
-        !lower.contains("panic") && !lower.contains("backtrace"),
+        !lower.contains("panic") && !lower.contains("backtrace") && !lower.contains("os error"),
         "{err:?}"
     );
+    assert!(output.stdout.is_empty(), "{output:?}");
+    assert_no_escapes(output);
 }
+
+/// True once process `pid` has ended: gone, or a zombie nobody reaps (an
+/// orphan whose new parent does not reap it, as in some containers).
+fn has_ended(pid: u32) -> bool {
+    if !process_exists(pid) {
+        return true;
+    }
+    // `pid (comm) STATE ...`; comm may hold spaces, so split after `)`.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X')))
+    })
+}
+
+/// True if this test process ignores `signal` (inherited: a background job
+/// of a script ignores SIGINT): its children then ignore it too, and cannot
+/// be killed by it.
+fn ignored_here(signal: i32) -> bool {
+    // SAFETY: a query only; `old` is plain data the call fills in.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// The single entry of `root`: the session a test made there.
+fn only_session(root: &Path) -> PathBuf {
+    let names = names_in(root);
+    assert_eq!(
+        names.len(),
+        1,
+        "one session expected in the root: {names:?}"
+    );
+    root.join(&names[0])
+}
+
+// ---------------------------------------------------------------------------
+// `tempreg run`: the session, and ending as the command ended.
 
 #[test]
 fn run_gives_the_command_a_session_and_removes_it() {
@@ -108,6 +176,7 @@ fn run_gives_the_command_a_session_and_removes_it() {
         exit 0"#;
     let output = run_sh(root.path(), &[], script);
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    assert!(output.stderr.is_empty(), "{output:?}");
     let session = PathBuf::from(stdout(&output).trim());
     assert_eq!(session.parent(), Some(root.path()));
     let name = session.file_name().unwrap().to_string_lossy().into_owned();
@@ -147,84 +216,102 @@ fn run_removes_what_the_command_left_without_following_its_symlinks() {
 #[test]
 fn run_exits_with_the_commands_code_and_cleans_up() {
     let root = scratch_root();
-    let output = run_sh(root.path(), &[], r#"touch "$TMPDIR/x"; exit 3"#);
-    assert_eq!(output.status.code(), Some(3), "stderr: {}", stderr(&output));
-    assert_empty_dir(root.path());
-}
-
-#[test]
-fn run_reports_death_by_a_signal_as_128_plus_the_signal() {
-    let root = scratch_root();
-    for (signal, code) in [("TERM", 143), ("KILL", 137)] {
-        let script = format!(r#"touch "$TMPDIR/x"; kill -{signal} $$"#);
-        let output = run_sh(root.path(), &[], &script);
-        assert_eq!(output.status.code(), Some(code), "SIG{signal}: {output:?}");
+    for code in [0, 1, 3, 42, 255] {
+        let output = run_sh(
+            root.path(),
+            &[],
+            &format!(r#"touch "$TMPDIR/x"; exit {code}"#),
+        );
+        assert_eq!(output.status.code(), Some(code), "{output:?}");
+        assert!(output.stderr.is_empty(), "{output:?}");
         assert_empty_dir(root.path());
     }
 }
 
 #[test]
-fn keep_on_failure_keeps_the_session_and_no_sweep_takes_it() {
+fn a_command_killed_by_a_signal_kills_the_wrapper_by_the_same_signal() {
     let root = scratch_root();
-    let output = run_sh(
-        root.path(),
-        &["--keep-on-failure"],
-        r#"echo evidence > "$TMPDIR/x"; exit 3"#,
-    );
-    assert_eq!(output.status.code(), Some(3));
-    let err = stderr(&output);
-    let kept = PathBuf::from(
-        err.trim()
-            .rsplit_once("kept ")
-            .unwrap_or_else(|| panic!("no kept path on stderr: {err:?}"))
-            .1,
-    );
-    assert!(err.starts_with("tempreg: "), "{err:?}");
-    assert_eq!(kept.parent(), Some(root.path()));
-    assert_eq!(
-        std::fs::read(kept.join("x")).expect("kept file"),
-        b"evidence\n"
-    );
-    assert!(kept.join(LOCK_NAME).is_file(), "kept in view");
-
-    let sweep = run_sweep(root.path());
-    assert_eq!(sweep.status.code(), Some(0));
-    assert!(
-        stdout(&sweep).starts_with("removed 0 orphaned session(s)"),
-        "{sweep:?}"
-    );
-    assert!(kept.join("x").is_file(), "the sweep took a kept session");
-    let ls = run_ls_json(root.path());
-    let listed: serde_json::Value = serde_json::from_str(stdout(&ls).trim()).expect("json");
-    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
-    assert_eq!(listed[0]["state"], "kept", "{listed}");
-
-    // A success is not kept.
-    let ok = scratch_root();
-    let output = run_sh(ok.path(), &["--keep-on-failure"], r#"touch "$TMPDIR/x""#);
-    assert_eq!(output.status.code(), Some(0));
-    assert_empty_dir(ok.path());
+    for (name, signal) in [
+        ("TERM", SIGTERM),
+        ("INT", SIGINT),
+        ("HUP", SIGHUP),
+        ("KILL", SIGKILL),
+    ] {
+        if ignored_here(signal) {
+            eprintln!("skipped: SIG{name} is ignored by this test process, so by its children");
+            continue;
+        }
+        let script = format!(r#"touch "$TMPDIR/x"; kill -{name} $$"#);
+        let output = run_sh(root.path(), &[], &script);
+        // Killed, as a shell, systemd or a supervisor must see it: not an
+        // exit with code 128 + n.
+        assert_eq!(output.status.code(), None, "SIG{name}: {output:?}");
+        assert_eq!(
+            output.status.signal(),
+            Some(signal),
+            "SIG{name}: {output:?}"
+        );
+        assert!(output.stderr.is_empty(), "SIG{name}: {output:?}");
+        assert_empty_dir(root.path());
+    }
 }
 
 #[test]
-fn run_forwards_termination_signals_to_the_command() {
+fn a_core_dumping_signal_kills_the_wrapper_by_it_without_a_core_file() {
     let root = scratch_root();
-    for (signal, code) in [(SIGTERM, 143), (SIGINT, 130), (SIGHUP, 129)] {
+    // The wrapper runs in a directory of its own with core files allowed,
+    // so a core of its own would land there; the command allows none, so
+    // that one cannot.
+    let cwd = scratch_root();
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    for (name, signal) in [("SEGV", libc::SIGSEGV), ("ABRT", libc::SIGABRT)] {
+        let script = format!(
+            r#"ulimit -c unlimited 2>/dev/null || ulimit -c "$(ulimit -H -c)"
+            exec "$0" run --root "$1" -- sh -c 'ulimit -c 0; touch "$TMPDIR/x"; kill -{name} $$'"#
+        );
+        let output = assert_cmd::Command::new("sh")
+            .args(["-c", &script, TEMPREG])
+            .arg(root.path())
+            .current_dir(cwd.path())
+            .env_remove("RUST_LOG")
+            .timeout(Duration::from_secs(60))
+            .output()
+            .expect("sh");
+        assert_eq!(
+            output.status.signal(),
+            Some(signal),
+            "SIG{name}: {output:?}"
+        );
+        if !pattern.starts_with('|') {
+            // (A core piped to a handler is reported whatever the limit.)
+            assert!(!output.status.core_dumped(), "SIG{name}: {output:?}");
+        }
+        assert_empty_dir(cwd.path());
+        assert_empty_dir(root.path());
+    }
+}
+
+#[test]
+fn a_signal_sent_to_the_wrapper_reaches_the_command_and_the_wrapper_dies_by_it() {
+    let root = scratch_root();
+    for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT] {
+        if ignored_here(signal) {
+            eprintln!("skipped: signal {signal} is ignored by this test process");
+            continue;
+        }
         let (mut wrapper, mut child) = start_sh(
             root.path(),
-            r#"touch "$TMPDIR/x"; echo "started $$"; exec sleep 300"#,
+            r#"ulimit -c 0; touch "$TMPDIR/x"; echo "started $$"; exec sleep 300"#,
         );
         wrapper.signal(signal);
-        let status = wrapper.wait_exit(CHILD_EXIT_TIMEOUT);
-        assert_eq!(
-            status.code(),
-            Some(code),
-            "signal {signal}\n{}",
-            wrapper.describe()
-        );
+        wrapper.expect_killed_by(signal, CHILD_EXIT_TIMEOUT);
         // The wrapper waited for its command, so the command is gone.
-        assert!(!process_exists(child.pid()));
+        assert!(
+            has_ended(child.pid()),
+            "signal {signal}: the command still runs"
+        );
         child.disarm();
+        assert!(wrapper.stderr_text().is_empty(), "{}", wrapper.describe());
         assert_empty_dir(root.path());
     }
 }
@@ -245,6 +332,279 @@ fn a_command_that_traps_the_forwarded_signal_can_clean_up_and_succeed() {
 }
 
 #[test]
+fn a_signal_ignored_when_the_wrapper_started_stays_ignored_as_under_nohup() {
+    let root = scratch_root();
+    // As `nohup` would: SIGHUP ignored, then tempreg in the same process.
+    let script = r#"trap '' HUP
+        exec "$0" run --root "$1" -- sh -c '
+            grep "^SigIgn:" /proc/$$/status
+            echo "started $$"
+            exec sleep 300'"#;
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", script, TEMPREG])
+        .arg(root.path())
+        .env_remove("RUST_LOG");
+    let mut wrapper = Running::start(cmd, "nohup-like tempreg run");
+    let ignored = wrapper.wait_for_line("SigIgn:", LINE_TIMEOUT);
+    let line = wrapper.wait_for_line("started ", LINE_TIMEOUT);
+    let mut child = KillOnDrop::new(line["started ".len()..].trim().parse().expect("a pid"));
+    let mask = u64::from_str_radix(ignored["SigIgn:".len()..].trim(), 16).expect("a hex mask");
+    assert_ne!(
+        mask & (1 << (SIGHUP - 1)),
+        0,
+        "the command should ignore SIGHUP: {ignored}"
+    );
+
+    // A SIGHUP is dropped by the kernel; the SIGTERM after it is passed on.
+    wrapper.signal(SIGHUP);
+    wrapper.signal(SIGTERM);
+    wrapper.expect_killed_by(SIGTERM, CHILD_EXIT_TIMEOUT);
+    assert!(has_ended(child.pid()));
+    child.disarm();
+    assert_empty_dir(root.path());
+}
+
+// ---------------------------------------------------------------------------
+// `tempreg run`: what is not the command's status: 125, 126, 127.
+
+#[test]
+fn the_wrappers_own_failures_exit_125_and_say_what_failed() {
+    let missing = "/nonexistent/tempreg-cli-test";
+    let output = tempreg()
+        .args(["run", "--root", missing, "--", "true"])
+        .output()
+        .expect("run");
+    assert_one_line_error(&output, 125, "run", missing);
+    assert!(
+        stderr(&output).contains("cannot make a session directory in")
+            && stderr(&output)
+                .trim_end()
+                .ends_with(": No such file or directory"),
+        "{output:?}"
+    );
+
+    let root = scratch_root();
+    let file = root.path().join("plain-file");
+    std::fs::write(&file, b"not a dir").expect("write");
+    let output = tempreg()
+        .args(["run", "--root"])
+        .arg(&file)
+        .arg("true")
+        .output()
+        .expect("run");
+    assert_one_line_error(&output, 125, "run", &file.display().to_string());
+    assert!(
+        stderr(&output).trim_end().ends_with(": Not a directory"),
+        "{output:?}"
+    );
+    assert_eq!(names_in(root.path()), ["plain-file"]);
+}
+
+#[test]
+fn a_usage_error_of_run_exits_125_not_as_a_command_could() {
+    for args in [
+        &["run"][..],
+        &["run", "--"][..],
+        &["run", "--root", "/tmp"][..],
+        &["run", "--no-such-option", "true"][..],
+    ] {
+        let output = tempreg().args(args).output().expect("run");
+        assert_eq!(output.status.code(), Some(125), "{args:?}: {output:?}");
+        assert!(stderr(&output).contains("Usage"), "{args:?}: {output:?}");
+        assert!(output.stdout.is_empty(), "{args:?}: {output:?}");
+        assert_no_escapes(&output);
+    }
+}
+
+#[test]
+fn a_command_that_cannot_run_exits_like_a_shell_would() {
+    let root = scratch_root();
+    let output = tempreg()
+        .args(["run", "--root"])
+        .arg(root.path())
+        .args(["--", "/no/such/cmd"])
+        .output()
+        .expect("run");
+    assert_one_line_error(&output, 127, "run", "`/no/such/cmd`");
+    assert!(
+        stderr(&output).contains("cannot run `/no/such/cmd`: No such file or directory"),
+        "{output:?}"
+    );
+    assert_empty_dir(root.path());
+
+    let output = tempreg()
+        .args(["run", "--root"])
+        .arg(root.path())
+        .arg("no-such-command-on-any-path-3f9a")
+        .output()
+        .expect("run");
+    assert_one_line_error(&output, 127, "run", "no-such-command-on-any-path-3f9a");
+    assert_empty_dir(root.path());
+
+    // Found, but not runnable: a file without execute permission, a
+    // directory.
+    let bin = scratch_root();
+    let script = bin.path().join("not-executable.sh");
+    std::fs::write(&script, b"#!/bin/sh\necho ran\n").expect("write");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    for target in [script.as_path(), bin.path()] {
+        let output = tempreg()
+            .args(["run", "--root"])
+            .arg(root.path())
+            .arg("--")
+            .arg(target)
+            .output()
+            .expect("run");
+        assert_one_line_error(&output, 126, "run", &target.display().to_string());
+        assert!(stderr(&output).contains("cannot run"), "{output:?}");
+        assert_empty_dir(root.path());
+    }
+}
+
+#[test]
+fn run_takes_the_command_without_a_double_dash_and_passes_its_options_on() {
+    let root = scratch_root();
+    // Options of tempreg before CMD; from CMD on, everything is CMD's,
+    // tempreg's option names included.
+    let output = tempreg()
+        .args(["run", "--root"])
+        .arg(root.path())
+        .args([
+            "sh",
+            "-c",
+            r#"echo "$TMPDIR"; echo "$@""#,
+            "sh",
+            "-la",
+            "--root",
+            "x",
+            "--",
+            "--keep-on-failure",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(Path::new(lines[0]).parent(), Some(root.path()), "{text}");
+    assert_eq!(lines[1], "-la --root x -- --keep-on-failure", "{text}");
+    assert_empty_dir(root.path());
+
+    // `tempreg run ls -la DIR`: `-la` is ls's (long format, hidden files).
+    let listed = scratch_root();
+    std::fs::write(listed.path().join(".hidden"), b"").expect("write");
+    let output = tempreg()
+        .args(["run", "--root"])
+        .arg(root.path())
+        .args(["ls", "-la"])
+        .arg(listed.path())
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = stdout(&output);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("-rw") && l.ends_with(" .hidden")),
+        "{text}"
+    );
+    assert_empty_dir(root.path());
+}
+
+// ---------------------------------------------------------------------------
+// `tempreg run`: the command's process group, and what it leaves running.
+
+#[test]
+fn sigterm_to_the_wrapper_ends_every_process_of_the_commands_group() {
+    let root = scratch_root();
+    let (mut wrapper, _shell) = start_sh(
+        root.path(),
+        r#"sleep 300 & a=$!
+        sleep 300 & b=$!
+        echo "sleeps $a $b"
+        echo "started $$"
+        wait"#,
+    );
+    let line = wrapper
+        .stdout_lines()
+        .into_iter()
+        .find(|l| l.starts_with("sleeps "));
+    let line = line.expect("the sleeps' pids are printed before `started`");
+    let mut sleeps: Vec<KillOnDrop> = line["sleeps ".len()..]
+        .split_whitespace()
+        .map(|pid| KillOnDrop::new(pid.parse().expect("a pid")))
+        .collect();
+    assert_eq!(sleeps.len(), 2, "{line}");
+
+    wrapper.signal(SIGTERM);
+    wrapper.expect_killed_by(SIGTERM, CHILD_EXIT_TIMEOUT);
+    wait_until(
+        CHILD_EXIT_TIMEOUT,
+        "both sleeps of the command's group end",
+        || sleeps.iter().all(|s| has_ended(s.pid())),
+    );
+    for sleep in &mut sleeps {
+        sleep.disarm();
+    }
+    assert!(wrapper.stderr_text().is_empty(), "{}", wrapper.describe());
+    assert_empty_dir(root.path());
+}
+
+#[test]
+fn processes_the_command_left_running_keep_the_session_until_a_sweep_after_them() {
+    let root = scratch_root();
+    // The command ends at once; the sleep it started goes on, and holds
+    // the session's lock (inherited), with nothing telling it to stop.
+    let output = run_sh(root.path(), &[], "sleep 300 >/dev/null 2>&1 & echo $!");
+    let pid: u32 = stdout(&output).trim().parse().expect("the sleep's pid");
+    let mut sleeper = KillOnDrop::new(pid);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(!has_ended(pid), "the sleep was ended; it should run on");
+
+    let session = only_session(root.path());
+    assert!(session.join(LOCK_NAME).is_file());
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "one line expected: {err:?}");
+    assert!(
+        err.starts_with(&format!(
+            "tempreg: run: processes started by `sh` still use {}: ",
+            session.display()
+        )) && err.contains(&format!(
+            "the first `tempreg sweep {}` after they end removes it",
+            root.path().display()
+        )),
+        "{err:?}"
+    );
+
+    let sweep = run_sweep(root.path());
+    assert_eq!(sweep.status.code(), Some(0), "{sweep:?}");
+    assert_eq!(
+        stdout(&sweep).trim(),
+        "removed 0 orphaned session(s) (0 file(s), 0 B); left 1 live session(s) alone"
+    );
+    assert!(
+        session.join(LOCK_NAME).is_file(),
+        "a sweep took a session in use"
+    );
+
+    sleeper.kill_now(SIGKILL);
+    wait_until(
+        CHILD_EXIT_TIMEOUT,
+        "the killed sleep lets go of the session",
+        || {
+            has_ended(pid)
+                && tempreg::list_sessions(root.path()).is_ok_and(|l| l.iter().all(|s| !s.is_live()))
+        },
+    );
+    let sweep = run_sweep(root.path());
+    assert_eq!(sweep.status.code(), Some(0), "{sweep:?}");
+    assert!(
+        stdout(&sweep).starts_with("removed 1 orphaned session(s)"),
+        "{sweep:?}"
+    );
+    assert_empty_dir(root.path());
+}
+
+#[test]
 fn a_killed_wrapper_leaves_a_live_session_until_its_command_ends() {
     let root = scratch_root();
     let (mut wrapper, mut child) = start_sh(
@@ -253,9 +613,7 @@ fn a_killed_wrapper_leaves_a_live_session_until_its_command_ends() {
     );
     let wrapper_pid = wrapper.pid();
     wrapper.kill_hard();
-    let names = names_in(root.path());
-    assert_eq!(names.len(), 1, "{names:?}");
-    let session = root.path().join(&names[0]);
+    let session = only_session(root.path());
 
     // The command inherited the lock: the session is live though its
     // owner (the pid in its name and lock file) is dead.
@@ -285,6 +643,147 @@ fn a_killed_wrapper_leaves_a_live_session_until_its_command_ends() {
     );
     assert_empty_dir(root.path());
 }
+
+#[test]
+fn on_a_terminal_the_command_gets_the_foreground_and_the_wrapper_takes_it_back() {
+    // `script` (util-linux) runs a shell on a new pseudo-terminal, as its
+    // controlling terminal, in the foreground: as a terminal user would.
+    let Some(()) = or_skip(util_linux_script()) else {
+        return;
+    };
+    let root = scratch_root();
+    let stat =
+        r#"read -r _ _ _ _ pgrp _ _ tpgid _ < /proc/$$/stat; echo "$1 pgrp=$pgrp tpgid=$tpgid""#;
+    let inner = format!(
+        "{} run --root {} -- sh -c '{stat}' sh command; sh -c '{stat}' sh shell",
+        TEMPREG,
+        root.path().display()
+    );
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &inner, "/dev/null"])
+        .env_remove("RUST_LOG");
+    let output = Running::start(cmd, "script").output(support::RUN_TIMEOUT);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = stdout(&output);
+    let groups = |who: &str| -> (String, String) {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{who} ")))
+            .unwrap_or_else(|| panic!("no {who} line in {text:?}"));
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|f| f.strip_prefix(key))
+                .expect("a field")
+                .trim()
+                .to_string()
+        };
+        (field("pgrp="), field("tpgid="))
+    };
+    let (command_group, command_foreground) = groups("command");
+    assert_eq!(
+        command_group, command_foreground,
+        "the command is not in the foreground: {text}"
+    );
+    let (shell_group, shell_foreground) = groups("shell");
+    assert_eq!(
+        shell_group, shell_foreground,
+        "the terminal was not taken back: {text}"
+    );
+    assert_ne!(
+        command_group, shell_group,
+        "the command has no group of its own: {text}"
+    );
+    assert_empty_dir(root.path());
+}
+
+/// `Ok` if `script` is util-linux's (whose `-qec CMD FILE` this suite uses).
+fn util_linux_script() -> Result<(), String> {
+    let output = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("no `script` command: {e}"))?;
+    if String::from_utf8_lossy(&output.stdout).contains("util-linux") {
+        Ok(())
+    } else {
+        Err("`script` is not util-linux's".to_string())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// `tempreg run --keep-on-failure`.
+
+#[test]
+fn keep_on_failure_keeps_the_session_says_how_to_remove_it_and_ls_shows_it_kept() {
+    let root = scratch_root();
+    let output = run_sh(
+        root.path(),
+        &["--keep-on-failure"],
+        r#"echo evidence > "$TMPDIR/x"; exit 3"#,
+    );
+    assert_eq!(output.status.code(), Some(3));
+    let kept = only_session(root.path());
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "one line expected: {err:?}");
+    assert!(
+        err.starts_with("tempreg: run: `sh` exited with status 3; ")
+            && err.contains(&format!(
+                "kept for inspection and no sweep removes it: {}",
+                kept.display()
+            ))
+            && err
+                .trim_end()
+                .ends_with(&format!("rm -rf {}", kept.display())),
+        "{err:?}"
+    );
+    assert_eq!(
+        std::fs::read(kept.join("x")).expect("kept file"),
+        b"evidence\n"
+    );
+    assert!(kept.join(LOCK_NAME).is_file(), "kept in view");
+
+    let sweep = run_sweep(root.path());
+    assert_eq!(sweep.status.code(), Some(0));
+    assert_eq!(
+        stdout(&sweep).trim(),
+        "removed 0 orphaned session(s) (0 file(s), 0 B); left 0 live session(s) alone, 1 kept",
+        "{sweep:?}"
+    );
+    assert!(kept.join("x").is_file(), "the sweep took a kept session");
+    let ls = run_ls_json(root.path());
+    let listed: serde_json::Value = serde_json::from_str(stdout(&ls).trim()).expect("json");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["state"], "kept", "{listed}");
+    let table = tempreg().arg("ls").arg(root.path()).output().expect("ls");
+    let text = stdout(&table);
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" kept ") && l.ends_with(&kept.display().to_string())),
+        "{text}"
+    );
+
+    // The hint works: what it says to run removes the session.
+    let hint = err
+        .trim_end()
+        .rsplit_once("remove it when done: ")
+        .expect("a hint")
+        .1;
+    let removed = assert_cmd::Command::new("sh")
+        .args(["-c", hint])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("sh");
+    assert!(removed.status.success(), "{removed:?}");
+    assert_empty_dir(root.path());
+
+    // A success is not kept.
+    let output = run_sh(root.path(), &["--keep-on-failure"], r#"touch "$TMPDIR/x""#);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(output.stderr.is_empty(), "{output:?}");
+    assert_empty_dir(root.path());
+}
+
+// ---------------------------------------------------------------------------
+// `tempreg ls` and `tempreg sweep`.
 
 #[test]
 fn ls_json_lists_live_and_orphaned_sessions() {
@@ -338,14 +837,71 @@ fn ls_json_lists_live_and_orphaned_sessions() {
     assert!(orphan.join(LOCK_NAME).is_file(), "ls removed something");
 
     wrapper.signal(SIGTERM);
-    assert_eq!(wrapper.wait_exit(CHILD_EXIT_TIMEOUT).code(), Some(143));
+    wrapper.expect_killed_by(SIGTERM, CHILD_EXIT_TIMEOUT);
 }
 
 #[test]
-fn sweep_dry_run_says_what_it_would_remove_and_removes_nothing() {
+fn ls_shows_human_sizes_and_ages_and_json_exact_numbers() {
+    let root = scratch_root();
+    let orphan = forge_orphan_of(root.path(), 4242, 1536);
+
+    let output = tempreg().arg("ls").arg(root.path()).output().expect("ls");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "a header and one session: {text}");
+    let columns: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(
+        columns,
+        ["PID", "STATE", "AGE", "FILES", "SIZE", "PATH"],
+        "{text}"
+    );
+    let row = lines[1];
+    assert!(
+        row.starts_with("4242 ")
+            && row.contains(" orphaned ")
+            && row.ends_with(orphan.to_str().unwrap()),
+        "{text}"
+    );
+    assert!(row.contains(" 1.50 KiB "), "a human size: {text}");
+    assert!(
+        !row.contains("1536"),
+        "no raw byte count without -v: {text}"
+    );
+    assert!(row.contains(" second"), "a human age: {text}");
+
+    let output = tempreg()
+        .args(["ls", "-v"])
+        .arg(root.path())
+        .output()
+        .expect("ls -v");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "a header, a session and a total: {text}");
+    assert!(lines[0].contains(" BYTES "), "{text}");
+    assert!(
+        lines[1].contains(" 1.50 KiB ") && lines[1].contains(" 1536 "),
+        "{text}"
+    );
+    assert_eq!(
+        lines[2],
+        "1 session(s): 0 live, 1 orphaned, 0 kept, 0 of other users; 1 file(s), 1.50 KiB (1536 bytes)"
+    );
+
+    let output = run_ls_json(root.path());
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(json[0]["bytes"], 1536, "{json}");
+    assert!(json[0]["age_secs"].is_u64(), "{json}");
+    assert_no_escapes(&output);
+}
+
+#[test]
+fn sweep_dry_run_lists_what_it_would_remove_and_removes_nothing() {
     let root = scratch_root();
     let live = registry_in(root.path());
-    let orphan = forge_orphan(root.path(), 4242);
+    let orphan = forge_orphan_of(root.path(), 4242, 2048);
+    let me = std::process::id();
 
     let dry = tempreg()
         .args(["sweep", "--dry-run"])
@@ -353,81 +909,223 @@ fn sweep_dry_run_says_what_it_would_remove_and_removes_nothing() {
         .output()
         .expect("sweep --dry-run");
     assert_eq!(dry.status.code(), Some(0), "{dry:?}");
+    let text = stdout(&dry);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "would remove {}: orphaned, pid 4242, ",
+            orphan.display()
+        )) && lines[0].contains(" old, ")
+            && lines[0].ends_with(", 1 file(s), 2.00 KiB"),
+        "{text}"
+    );
     assert_eq!(
-        stdout(&dry).trim(),
-        "would remove 1 orphaned session(s) (1 file(s), 10 B); left 1 live session(s) alone"
+        lines[1],
+        "would remove 1 orphaned session(s) (1 file(s), 2.00 KiB); left 1 live session(s) alone"
     );
     assert!(orphan.join("data.bin").is_file());
 
+    // -v: every session judged, with its state.
+    let verbose = tempreg()
+        .args(["sweep", "--dry-run", "-v"])
+        .arg(root.path())
+        .output()
+        .expect("sweep --dry-run -v");
+    assert_eq!(verbose.status.code(), Some(0), "{verbose:?}");
+    let text = stdout(&verbose);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with(&format!("would remove {}: orphaned, ", orphan.display())),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "would leave {}: live, pid {me}, ",
+            live.session_dir().display()
+        )),
+        "{text}"
+    );
+    assert!(orphan.join("data.bin").is_file());
+
+    // A sweep says what it did in one line; with -v, session by session.
     let real = run_sweep(root.path());
     assert_eq!(real.status.code(), Some(0), "{real:?}");
     assert_eq!(
         stdout(&real).trim(),
-        "removed 1 orphaned session(s) (1 file(s), 10 B); left 1 live session(s) alone"
+        "removed 1 orphaned session(s) (1 file(s), 2.00 KiB); left 1 live session(s) alone"
+    );
+    assert!(!orphan.exists());
+    let orphan = forge_orphan(root.path(), 4343);
+    let real = tempreg()
+        .args(["sweep", "-v"])
+        .arg(root.path())
+        .output()
+        .expect("sweep -v");
+    let text = stdout(&real);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "removed {}: orphaned, pid 4343, ",
+            orphan.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("left {}: live, ", live.session_dir().display())),
+        "{text}"
     );
     assert!(!orphan.exists());
     assert!(live.session_dir().join(LOCK_NAME).is_file());
 }
 
 #[test]
-fn errors_are_one_line_and_exit_2() {
+fn sweep_and_ls_exit_2_for_a_root_they_cannot_read_and_say_which() {
     let missing = "/nonexistent/tempreg-cli-test";
     for sub in ["sweep", "ls"] {
         let output = tempreg().args([sub, missing]).output().expect("run");
-        assert_one_line_error(&output, missing);
-        assert!(output.stdout.is_empty());
+        assert_one_line_error(
+            &output,
+            2,
+            &format!("{sub} {missing}"),
+            "No such file or directory",
+        );
     }
-    let output = tempreg()
-        .args(["run", "--root", missing, "--", "true"])
-        .output()
-        .expect("run");
-    assert_one_line_error(&output, missing);
-
     let root = scratch_root();
     let file = root.path().join("plain-file");
     std::fs::write(&file, b"not a dir").expect("write");
-    let output = tempreg().arg("sweep").arg(&file).output().expect("run");
-    assert_one_line_error(&output, &file.display().to_string());
-}
-
-#[test]
-fn a_command_that_cannot_run_exits_like_a_shell_would() {
-    let root = scratch_root();
-    let output = tempreg()
-        .args(["run", "--root"])
-        .arg(root.path())
-        .args(["--", "/no/such/cmd"])
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(127), "{output:?}");
-    let err = stderr(&output);
-    assert!(
-        err.starts_with("tempreg: ") && err.contains("/no/such/cmd"),
-        "{err:?}"
-    );
-    assert_empty_dir(root.path());
-
-    let output = tempreg()
-        .args(["run", "--root"])
-        .arg(root.path())
-        .arg("--")
-        .arg(root.path())
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(126), "a directory: {output:?}");
-    assert_empty_dir(root.path());
-}
-
-#[test]
-fn run_without_a_command_is_a_usage_error() {
+    for sub in ["sweep", "ls"] {
+        let output = tempreg().arg(sub).arg(&file).output().expect("run");
+        assert_one_line_error(
+            &output,
+            2,
+            &format!("{sub} {}", file.display()),
+            "Not a directory",
+        );
+    }
     for args in [
-        &["run"][..],
-        &["run", "--"][..],
-        &["run", "--root", "/tmp"][..],
+        &["sweep", "--no-such-option"][..],
+        &["ls", "--no-such-option"],
+        &[][..],
     ] {
         let output = tempreg().args(args).output().expect("run");
         assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
         assert!(stderr(&output).contains("Usage"), "{args:?}: {output:?}");
+        assert_no_escapes(&output);
+    }
+}
+
+#[test]
+fn a_sweep_that_cannot_remove_a_session_exits_1_and_names_it() {
+    let root = scratch_root();
+    let stuck = forge_orphan(root.path(), 4242);
+    std::fs::create_dir(stuck.join("sub")).expect("mkdir");
+    std::fs::write(stuck.join("sub").join("f"), b"f").expect("write");
+    let Some(_immutable) = or_skip(Immutable::set(&stuck.join("sub"))) else {
+        return;
+    };
+    let fine = forge_orphan(root.path(), 4343);
+
+    let output = run_sweep(root.path());
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "one line expected: {err:?}");
+    assert!(
+        err.starts_with(&format!(
+            "tempreg: sweep {}: cannot remove {}: ",
+            root.path().display(),
+            stuck.display()
+        )),
+        "{err:?}"
+    );
+    assert!(!fine.exists(), "the other orphan should be removed");
+    assert!(stuck.join(LOCK_NAME).is_file(), "left for the next sweep");
+}
+
+#[test]
+fn rust_log_logs_on_stderr_and_nothing_is_logged_without_it() {
+    let root = scratch_root();
+    forge_orphan(root.path(), 4242);
+    let output = tempreg()
+        .args(["sweep", "--dry-run"])
+        .arg(root.path())
+        .output()
+        .expect("sweep");
+    assert!(
+        output.stderr.is_empty(),
+        "logged without RUST_LOG: {output:?}"
+    );
+
+    let output = tempreg()
+        .args(["run", "--root"])
+        .arg(root.path())
+        .arg("true")
+        .env("RUST_LOG", "tempreg=debug")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let err = stderr(&output);
+    assert!(
+        err.lines()
+            .any(|l| l.contains("DEBUG") && l.contains("process group of its own")),
+        "{err}"
+    );
+    assert!(output.stdout.is_empty(), "logs go to stderr: {output:?}");
+    assert_no_escapes(&output);
+
+    let output = tempreg()
+        .arg("sweep")
+        .arg(root.path())
+        .env("RUST_LOG", "tempreg=info")
+        .output()
+        .expect("sweep");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let err = stderr(&output);
+    assert!(
+        err.lines()
+            .any(|l| l.contains("INFO") && l.contains("tempreg-4242-Orphan12")),
+        "{err}"
+    );
+    assert!(!err.contains("DEBUG"), "{err}");
+    assert_no_escapes(&output);
+}
+
+#[test]
+fn help_documents_the_exit_status_of_each_command_without_escapes() {
+    for (args, needles) in [
+        (&["--help"][..], &["Exit status", "RUST_LOG"][..]),
+        (
+            &["run", "--help"],
+            &[
+                "Exit status",
+                "125",
+                "126",
+                "127",
+                "process group",
+                "tempreg sweep",
+            ],
+        ),
+        (
+            &["sweep", "--help"],
+            &["Exit status", "  1  ", "  2  ", "--dry-run", "--verbose"],
+        ),
+        (
+            &["ls", "--help"],
+            &["Exit status", "  2  ", "--json", "--verbose"],
+        ),
+    ] {
+        let output = tempreg().args(args).output().expect("help");
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {output:?}");
+        let text = stdout(&output);
+        for needle in needles {
+            assert!(
+                text.contains(needle),
+                "{args:?} should mention {needle:?}:\n{text}"
+            );
+        }
+        assert_no_escapes(&output);
     }
 }
 
@@ -442,8 +1140,8 @@ const HANG_TIMEOUT: Duration = Duration::from_secs(20);
 /// `tempreg ARGS... ROOT`, run to its end; fails the test (killing it) if
 /// it has not ended within [`HANG_TIMEOUT`].
 fn run_bounded(args: &[&str], root: &Path) -> Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tempreg"));
-    cmd.args(args).arg(root);
+    let mut cmd = std::process::Command::new(TEMPREG);
+    cmd.env_remove("RUST_LOG").args(args).arg(root);
     let label = format!("`tempreg {}` (a hang is the bug)", args.join(" "));
     Running::start(cmd, &label).output(HANG_TIMEOUT)
 }
