@@ -20,7 +20,7 @@
 //!
 //! The scratch root is `$TEMPREG_ROOT`, else the system temp directory.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
@@ -163,9 +163,14 @@ fn scratch_root() -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
 }
 
+/// Logs to stderr at the levels `RUST_LOG` asks for (errors only without
+/// it), in colour only on a terminal and when `NO_COLOR` is unset.
 fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
+    let colour =
+        io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(io::stderr)
-        .try_init();
+        .with_ansi(colour)
+        .init();
 }

@@ -63,15 +63,18 @@ async fn main() -> std::io::Result<()> {
     }
     results.write_all(b"4 workers done\n").await?;
 
-    println!("live entries before the purge: {}", registry.len());
-    for info in registry.entries().iter().take(5) {
+    let entries = registry.entries();
+    println!("live entries before the purge: {}", entries.len());
+    for info in entries.iter().take(5) {
         println!(
             "  {:<16} {}",
             info.kind().to_string(),
             info.path().display()
         );
     }
-    println!("  ...");
+    if entries.len() > 5 {
+        println!("  … and {} more", entries.len() - 5);
+    }
 
     // What a shutdown, a panic hook or a test harness does between cases.
     let report = registry
@@ -84,11 +87,12 @@ async fn main() -> std::io::Result<()> {
     println!("purge: {report}");
     println!("live entries after the purge: {}", registry.len());
 
+    // Only the session's lock file is left; it goes with the directory.
     let left: Vec<_> = std::fs::read_dir(registry.session_dir())?
         .filter_map(|e| e.ok())
-        .map(|e| e.file_name())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    println!("left in the session directory: {left:?}");
+    println!("left in the session directory: {}", left.join(", "));
     println!(
         "the kept file still says: {:?}",
         std::fs::read_to_string(&results_path)?

@@ -17,31 +17,43 @@
 //! - `stubborn`: one more task ignores the token; with a 1 s grace period it
 //!   is aborted, and the report says so.
 //! - `steps`: cleanup steps `A`, `B`, `C` print `step <name>` as they run
-//!   (in reverse order: C, B, A); B fails and C panics, and the others run
-//!   anyway.
-//! - `hang`: a cleanup step never ends and its limit is long; a second
-//!   SIGINT or SIGTERM forces the end (purge, then death by that signal).
+//!   (in reverse order: C, B, A); B fails and C panics (its panic message
+//!   goes to stderr), and the others run anyway.
+//! - `hang`: a cleanup step prints `step hang started: …` and never ends,
+//!   and its limit is long; a second SIGINT or SIGTERM forces the end
+//!   (purge, then death by that signal).
 //! - `crowded`: as `normal`, with 20,000 files that something else wrote
 //!   straight into the session directory: untracked, they go only when the
 //!   session directory is removed, in `exit()`, which then takes a while.
-//! - `blocked`: one more task, once cancelled, prints `blocking` and blocks
-//!   its worker thread (a blocking call in async code); with a 2 s grace
-//!   period. On one worker
-//!   or a current-thread runtime nothing async can run any more: the
-//!   watchdog's thread names the task, purges, and ends the process by the
-//!   signal within the grace period plus one second.
+//! - `blocked`: one more task, once cancelled, prints `blocking …` and
+//!   blocks its worker thread (a blocking call in async code); with a 2 s
+//!   grace period. On one worker or a current-thread runtime nothing async
+//!   can run any more: the watchdog's thread names the task, purges, and
+//!   ends the process by the signal within the grace period plus one
+//!   second.
 //! - `finish`, `finish-unclean`: no signal needed; the service stops itself
 //!   with [`Shutdown::trigger`] once ready and exits with status 0, or 1
 //!   when (as in `finish-unclean`) a cleanup step fails.
 //!
-//! Once the report is printed, `exiting` goes to stdout. The runtime is
-//! tokio's multi-thread one (one worker per core), or with `--workers N` N
-//! workers, or with `--current-thread` the current-thread one.
+//! The last line says how it ended. After the report, stdout gets
+//! `exiting: by SIGTERM` (the signal that began the shutdown), or
+//! `exiting: status 0` or `exiting: status 1` when the service stopped
+//! itself. Two endings cut the shutdown short, with no report and no
+//! `exiting` line; tempreg then says on stderr how it ended:
+//!
+//! - a second signal (`hang`): `tempreg: second SIGINT during shutdown:
+//!   purged N temp path(s), ending now`;
+//! - the watchdog (`blocked` on one thread): `tempreg: the shutdown's grace
+//!   period (2s) ran out; tasks still running: …; purging and ending now`.
+//!
+//! The runtime is tokio's multi-thread one (one worker per core), or with
+//! `--workers N` N workers, or with `--current-thread` the current-thread
+//! one.
 //!
 //! The scratch root is `$TEMPREG_ROOT`, else the system temp directory.
 //! Set `RUST_LOG=tempreg=info` to watch the shutdown.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -170,7 +182,7 @@ async fn serve(mode: Mode) -> io::Result<()> {
             let token = shutdown.token();
             shutdown.spawn("blocker", async move {
                 token.cancelled().await;
-                say("blocking");
+                say("blocking this worker thread for ten minutes");
                 // A blocking call in async code: this worker thread is gone.
                 std::thread::sleep(Duration::from_secs(600));
             });
@@ -195,7 +207,7 @@ async fn serve(mode: Mode) -> io::Result<()> {
         }
         Mode::Hang => {
             shutdown.on_cleanup("hang", || async {
-                say("step hang started");
+                say("step hang started: it never ends; a second signal ends the process now");
                 std::future::pending::<()>().await;
                 Ok::<(), io::Error>(())
             });
@@ -218,7 +230,11 @@ async fn serve(mode: Mode) -> io::Result<()> {
     let report = shutdown.run().await;
     eprintln!("{report}");
     drop(spool);
-    say("exiting");
+    // How `exit()` is about to end the process.
+    match report.reason().signal() {
+        Some(_) => say(&format!("exiting: by {}", report.reason())),
+        None => say(&format!("exiting: status {}", report.exit_code())),
+    }
     report.exit()
 }
 
@@ -265,9 +281,14 @@ fn scratch_root() -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
 }
 
+/// Logs to stderr at the levels `RUST_LOG` asks for (errors only without
+/// it), in colour only on a terminal and when `NO_COLOR` is unset.
 fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
+    let colour =
+        io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(io::stderr)
-        .try_init();
+        .with_ansi(colour)
+        .init();
 }

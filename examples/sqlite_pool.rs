@@ -1,6 +1,6 @@
 //! A writer on an r2d2 pool of SQLite connections that stops at a row
-//! boundary on SIGTERM, checkpoints and closes the pool, then purges its
-//! scratch files.
+//! boundary on SIGTERM or SIGINT, checkpoints and closes the pool, then
+//! purges its scratch files.
 //!
 //! ```text
 //! cargo run --example sqlite_pool -- <db-dir>
@@ -10,16 +10,23 @@
 //! The database, `<db-dir>/jobs.db` (WAL mode), is the caller's: it is never
 //! in the registry and never deleted. A tracked task inserts one row per
 //! transaction and prints `committed <n>` after each commit returns, `n`
-//! counting the rows this process committed. On shutdown the task stops
-//! between transactions, a blocking cleanup step runs
-//! `PRAGMA wal_checkpoint(TRUNCATE)` and drops the pool (closing every
-//! connection), and the registry's purge removes the scratch files (a spool
-//! file the writer appends each row to, and an async temp file).
+//! counting the rows this process committed, and appends each row to two
+//! scratch files from the registry (a spool file and an async temp file).
+//!
+//! On shutdown the task stops between transactions and its scratch files
+//! go with it; a blocking cleanup step runs `PRAGMA wal_checkpoint(TRUNCATE)`
+//! and drops the pool (closing every connection), printing `pool closed`;
+//! and the registry's purge removes whatever scratch files are left (those
+//! of a writer that had to be aborted). The report goes to stderr, and the
+//! process ends killed by the signal.
+//!
+//! The database is set up (WAL mode, the table) on one connection before
+//! the pool opens its own; see `main` for why.
 //!
 //! The scratch root is `$TEMPREG_ROOT`, else the system temp directory.
 
 use std::error::Error;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +38,9 @@ use tempreg::{ResourceRegistry, Shutdown};
 use tokio::io::AsyncWriteExt;
 
 type Shared = Arc<Mutex<Option<Pool<SqliteConnectionManager>>>>;
+
+/// How long a connection waits for another's lock before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
@@ -47,13 +57,21 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     shutdown.listen_for_signals()?;
     shutdown.add_registry(&registry);
 
-    let manager = SqliteConnectionManager::file(db_dir.join("jobs.db")).with_init(|conn| {
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
-        )
-    });
-    let pool = Pool::builder().max_size(4).build(manager)?;
-    pool.get()?.execute_batch(
+    // The database is set up once, on one connection, before the pool opens
+    // any: switching a fresh file to WAL takes an exclusive lock, and
+    // connections that do it at once can fail with "database is locked"
+    // however long their busy timeout (SQLite does not wait when waiting
+    // could deadlock). WAL mode is stored in the file, so every connection
+    // opened later is in WAL mode already.
+    let db = db_dir.join("jobs.db");
+    let setup = rusqlite::Connection::open(&db)?;
+    setup.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String =
+        setup.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if mode != "wal" {
+        return Err(format!("{}: journal_mode is {mode}, not wal", db.display()).into());
+    }
+    setup.execute_batch(
         "CREATE TABLE IF NOT EXISTS jobs (
              id INTEGER PRIMARY KEY,
              pid INTEGER NOT NULL,
@@ -61,6 +79,15 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
              payload TEXT NOT NULL
          )",
     )?;
+    drop(setup);
+
+    // What each connection needs for itself: to wait for a lock rather than
+    // fail at once, and to sync the log at each commit.
+    let manager = SqliteConnectionManager::file(&db).with_init(|conn| {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+    });
+    let pool = Pool::builder().max_size(4).build(manager)?;
     let shared: Shared = Arc::new(Mutex::new(Some(pool)));
 
     // Registered after the registry, so it runs before the purge.
@@ -144,9 +171,14 @@ fn scratch_root() -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
 }
 
+/// Logs to stderr at the levels `RUST_LOG` asks for (errors only without
+/// it), in colour only on a terminal and when `NO_COLOR` is unset.
 fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
+    let colour =
+        io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(io::stderr)
-        .try_init();
+        .with_ansi(colour)
+        .init();
 }

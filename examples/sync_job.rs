@@ -7,9 +7,10 @@
 //! kill -TERM <pid>        # the pid is on the `ready <pid>` line
 //! ```
 //!
-//! The job makes temp files and dirs, prints `ready <pid>`, then works (a
-//! new scratch file every few milliseconds, appends to a long-lived one)
-//! until a signal ends it. The process then dies by that signal, as it would
+//! The job makes temp files and dirs, names their directory on stderr
+//! (`scratch files in <dir>`), prints `ready <pid>`, then works (a new
+//! scratch file every few milliseconds, appends to a long-lived one) until
+//! a signal ends it. The process then dies by that signal, as it would
 //! without tempreg, and leaves nothing in the scratch root.
 //!
 //! Modes:
@@ -82,6 +83,11 @@ fn main() -> io::Result<()> {
         None => None,
     };
 
+    // Where to watch the scratch files come and go (stderr: stdout is for
+    // the parent reading `ready`).
+    for registry in std::iter::once(&registry).chain(&extra) {
+        eprintln!("scratch files in {}", registry.session_dir().display());
+    }
     say(&format!("ready {}", std::process::id()));
 
     let started = Instant::now();

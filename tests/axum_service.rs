@@ -13,16 +13,22 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use support::{
-    assert_root_empty, count_in_session, example_command, Dirs, Running, EXIT_TIMEOUT, SIGTERM,
+    assert_plain_logs, assert_root_empty, count_in_session, example_command,
+    logging_example_command, Dirs, Running, EXIT_TIMEOUT, SIGTERM,
 };
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn service(mode: &str, dirs: &Dirs) -> (Running, String) {
-    let mut child = Running::start(
+    started(
         example_command("axum_uploads", &[mode], dirs.root(), dirs.cwd()),
         &format!("axum_uploads {mode}"),
-    );
+    )
+}
+
+/// Starts `cmd` and waits for its `listening <addr>` and `ready <pid>`.
+fn started(cmd: std::process::Command, label: &str) -> (Running, String) {
+    let mut child = Running::start(cmd, label);
     let addr = child
         .wait_for_line("listening ", support::READY_TIMEOUT)
         .trim_start_matches("listening ")
@@ -180,5 +186,22 @@ fn a_request_in_flight_at_sigterm_completes_before_the_process_ends() {
         "the server should have stopped on its own\n{}",
         child.describe()
     );
+    assert_root_empty(dirs.root(), &child.describe());
+}
+
+#[test]
+fn logs_on_a_pipe_are_plain_text() {
+    let dirs = Dirs::new();
+    let (mut child, addr) = started(
+        logging_example_command("axum_uploads", &["normal"], dirs.root(), dirs.cwd()),
+        "axum_uploads normal, logging",
+    );
+    let body = payload(4096);
+    let (status, answer) = upload(&addr, &body, Framing::ContentLength)
+        .unwrap_or_else(|e| panic!("upload failed: {e}\n{}", child.describe()));
+    assert_eq!(status, 200, "{answer}\n{}", child.describe());
+    child.signal(SIGTERM);
+    child.expect_killed_by(SIGTERM, EXIT_TIMEOUT);
+    assert_plain_logs(&child);
     assert_root_empty(dirs.root(), &child.describe());
 }

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::{
-    assert_root_empty, assert_session_holds, registry_in, start_example, Dirs, Running,
-    EXIT_TIMEOUT, SIGINT, SIGTERM,
+    assert_plain_logs, assert_root_empty, assert_session_holds, example_command,
+    logging_example_command, registry_in, start_example, Dirs, Running, EXIT_TIMEOUT, SIGINT,
+    SIGTERM,
 };
 use tempreg::{Shutdown, ShutdownReason, StepOutcome, TaskOutcome};
 
@@ -20,6 +21,37 @@ use tempreg::{Shutdown, ShutdownReason, StepOutcome, TaskOutcome};
 
 fn service(mode: &str, dirs: &Dirs) -> Running {
     start_example("shutdown_service", mode, dirs)
+}
+
+/// Asserts that the last line the service printed on stdout is `expected`
+/// (`exiting: by SIGTERM`, `exiting: status 0`, …): the line that says how
+/// `exit()` ends the process, after the report.
+fn assert_exiting(child: &Running, expected: &str) {
+    let stdout = child.stdout_lines();
+    assert_eq!(
+        stdout.last().map(String::as_str),
+        Some(expected),
+        "the last line on stdout should say how the service ended\n{}",
+        child.describe()
+    );
+    assert!(
+        child.stderr_text().contains("shutdown ("),
+        "{expected:?} should follow the report, on stderr\n{}",
+        child.describe()
+    );
+}
+
+/// Asserts that the service printed no `exiting: …` line: something cut
+/// its shutdown short before the report.
+fn assert_no_exiting_line(child: &Running) {
+    assert!(
+        !child
+            .stdout_lines()
+            .iter()
+            .any(|l| l.starts_with("exiting")),
+        "{}",
+        child.describe()
+    );
 }
 
 /// Signals a `normal` service and checks it died by that signal, cleanly,
@@ -47,6 +79,19 @@ fn normal_service_stops_on(signal: &str, number: i32) {
             child.describe()
         );
     }
+    assert_exiting(&child, &format!("exiting: by SIG{signal}"));
+    assert_root_empty(dirs.root(), &child.describe());
+}
+
+#[test]
+fn logs_on_a_pipe_are_plain_text() {
+    let dirs = Dirs::new();
+    let cmd = logging_example_command("shutdown_service", &["normal"], dirs.root(), dirs.cwd());
+    let mut child = Running::start_ready(cmd, "shutdown_service normal, logging");
+    child.signal(SIGTERM);
+    child.expect_killed_by(SIGTERM, EXIT_TIMEOUT);
+    assert_plain_logs(&child);
+    assert_exiting(&child, "exiting: by SIGTERM");
     assert_root_empty(dirs.root(), &child.describe());
 }
 
@@ -87,6 +132,7 @@ fn a_task_ignoring_the_token_is_aborted_at_the_grace_period() {
         "{}",
         child.describe()
     );
+    assert_exiting(&child, "exiting: by SIGTERM");
     assert_root_empty(dirs.root(), &child.describe());
 }
 
@@ -132,14 +178,18 @@ fn cleanup_steps_run_in_reverse_order_despite_an_error_and_a_panic() {
         "{}",
         child.describe()
     );
+    assert_exiting(&child, "exiting: by SIGTERM");
     assert_root_empty(dirs.root(), &child.describe());
 }
 
 /// A cleanup step hangs; a second signal forces the end at once, by that
-/// signal, with everything purged.
+/// signal, with everything purged. No report, no `exiting` line: tempreg's
+/// line on stderr (the only one: `RUST_LOG` is unset) says how it ended.
 fn second_signal_forces_the_end(first: i32, second: i32) {
     let dirs = Dirs::new();
-    let mut child = service("hang", &dirs);
+    let mut cmd = example_command("shutdown_service", &["hang"], dirs.root(), dirs.cwd());
+    cmd.env_remove("RUST_LOG");
+    let mut child = Running::start_ready(cmd, "shutdown_service hang");
     child.signal(first);
     child.wait_for_line("step hang started", Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(200));
@@ -153,6 +203,17 @@ fn second_signal_forces_the_end(first: i32, second: i32) {
     child.signal(second);
     child.expect_killed_by(second, Duration::from_secs(1));
     assert!(sent.elapsed() <= Duration::from_secs(1));
+    assert_no_exiting_line(&child);
+    let name = signal_hook::low_level::signal_name(second).expect("a signal's name");
+    let stderr = child.stderr_text();
+    let purged = stderr
+        .strip_prefix(&format!("tempreg: second {name} during shutdown: purged "))
+        .and_then(|rest| rest.strip_suffix(" temp path(s), ending now"));
+    assert!(
+        purged.is_some_and(|n| n.parse::<usize>().is_ok()),
+        "stderr should be tempreg's line on the second {name}, and only that\n{}",
+        child.describe()
+    );
     assert_root_empty(dirs.root(), &child.describe());
 }
 
@@ -177,6 +238,7 @@ fn self_stopping_service_exits_with(mode: &str, code: i32) {
         "{}",
         child.describe()
     );
+    assert_exiting(&child, &format!("exiting: status {code}"));
     assert_root_empty(dirs.root(), &child.describe());
 }
 
@@ -197,7 +259,8 @@ fn a_second_signal_while_exit_removes_the_session_still_leaves_nothing() {
     let dirs = Dirs::new();
     let mut child = service("crowded", &dirs);
     child.signal(SIGINT);
-    child.wait_for_line("exiting", EXIT_TIMEOUT);
+    let exiting = child.wait_for_line("exiting: ", EXIT_TIMEOUT);
+    assert_eq!(exiting, "exiting: by SIGINT", "{}", child.describe());
     child.signal(SIGINT);
     child.expect_killed_by(SIGINT, EXIT_TIMEOUT);
     assert_root_empty(dirs.root(), &"(killed during the removal)");
@@ -251,6 +314,8 @@ fn a_task_blocking_the_only_worker_cannot_stop_the_end() {
     assert_watchdog_took_over(&child);
 }
 
+/// The watchdog's line on stderr says how the process ended; no report
+/// came, so no `exiting` line either.
 fn assert_watchdog_took_over(child: &Running) {
     let stderr = child.stderr_text();
     assert!(
@@ -259,12 +324,25 @@ fn assert_watchdog_took_over(child: &Running) {
         "{}",
         child.describe()
     );
+    assert_no_exiting_line(child);
 }
 
 #[test]
 fn a_task_blocking_one_of_several_workers_cannot_stop_the_end() {
     for workers in ["2", "4", "8"] {
-        a_blocked_task_cannot_stop_the_end(&["--workers", workers]);
+        let child = a_blocked_task_cannot_stop_the_end(&["--workers", workers]);
+        // The other workers finish the shutdown (the report names the
+        // blocker as still running), unless the watchdog got there first on
+        // a loaded machine: either way something says how it ended.
+        if child
+            .stdout_lines()
+            .iter()
+            .any(|l| l.starts_with("exiting"))
+        {
+            assert_exiting(&child, "exiting: by SIGTERM");
+        } else {
+            assert_watchdog_took_over(&child);
+        }
     }
 }
 

@@ -33,6 +33,41 @@ pub fn start_example(name: &'static str, mode: &str, dirs: &Dirs) -> Running {
     )
 }
 
+/// The `RUST_LOG` the log tests run an example with: tempreg's own events,
+/// INFO and up.
+pub const LOG_FILTER: &str = "tempreg=info";
+
+/// The command for example `name` with `args`, as [`example_command`]
+/// makes it, logging with [`LOG_FILTER`] (`NO_COLOR` unset, so that colour
+/// is left to the example's own check for a terminal).
+pub fn logging_example_command(
+    name: &'static str,
+    args: &[&str],
+    root: &Path,
+    cwd: &Path,
+) -> Command {
+    let mut cmd = example_command(name, args, root, cwd);
+    cmd.env("RUST_LOG", LOG_FILTER).env_remove("NO_COLOR");
+    cmd
+}
+
+/// Asserts that `child`, run by [`logging_example_command`] with its
+/// stderr on a pipe, logged tempreg's events there as plain text: INFO
+/// lines from `tempreg::…`, and no ANSI escape sequence.
+pub fn assert_plain_logs(child: &Running) {
+    let stderr = child.stderr_text();
+    assert!(
+        !stderr.contains('\x1b'),
+        "stderr is a pipe, not a terminal: it should hold no ANSI escape (\\x1b[…)\n{}",
+        child.describe()
+    );
+    assert!(
+        stderr.lines().any(|l| l.contains(" INFO tempreg::")),
+        "RUST_LOG={LOG_FILTER} should have logged tempreg's INFO events on stderr\n{}",
+        child.describe()
+    );
+}
+
 /// Asserts that `root` exists and holds nothing (no session directory left).
 pub fn assert_root_empty(root: &Path, context: &dyn std::fmt::Display) {
     assert!(root.is_dir(), "{} should still exist", root.display());
