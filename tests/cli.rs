@@ -654,15 +654,18 @@ fn on_a_terminal_the_command_gets_the_foreground_and_the_wrapper_takes_it_back()
     let root = scratch_root();
     let stat =
         r#"read -r _ _ _ _ pgrp _ _ tpgid _ < /proc/$$/stat; echo "$1 pgrp=$pgrp tpgid=$tpgid""#;
+    // Then a command that cannot start: the terminal must come back too.
     let inner = format!(
-        "{} run --root {} -- sh -c '{stat}' sh command; sh -c '{stat}' sh shell",
-        TEMPREG,
-        root.path().display()
+        "{tempreg} run --root {root} -- sh -c '{stat}' sh command; sh -c '{stat}' sh shell; \
+         {tempreg} run --root {root} /no/such/cmd; sh -c '{stat}' sh after-failure",
+        tempreg = TEMPREG,
+        root = root.path().display()
     );
     let mut cmd = std::process::Command::new("script");
     cmd.args(["-qec", &inner, "/dev/null"])
         .env_remove("RUST_LOG");
     let output = Running::start(cmd, "script").output(support::RUN_TIMEOUT);
+    // `script -e` exits with the last command's status.
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let text = stdout(&output);
     let groups = |who: &str| -> (String, String) {
@@ -688,6 +691,11 @@ fn on_a_terminal_the_command_gets_the_foreground_and_the_wrapper_takes_it_back()
     assert_eq!(
         shell_group, shell_foreground,
         "the terminal was not taken back: {text}"
+    );
+    let (group, foreground) = groups("after-failure");
+    assert_eq!(
+        group, foreground,
+        "the terminal was not taken back after a command that could not start: {text}"
     );
     assert_ne!(
         command_group, shell_group,

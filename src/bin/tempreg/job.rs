@@ -119,6 +119,15 @@ impl Launcher {
         }
     }
 
+    /// The command did not start: takes the terminal back if the child took
+    /// it before its exec failed (the terminal would stay with a group that
+    /// no longer exists).
+    pub(crate) fn start_failed(self) {
+        if let (true, Some(terminal)) = (self.hand_over, &self.terminal) {
+            let _ = with_sigttou_blocked(|| tcsetpgrp(io::stdin(), terminal.ours));
+        }
+    }
+
     /// The command `child` (started as [`prepare`](Self::prepare) set it
     /// up) has started: passes the signals on to its group from now on.
     pub(crate) fn start(self, child: &Child) -> Job {

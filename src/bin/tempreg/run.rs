@@ -79,6 +79,7 @@ pub(crate) fn run(root: &Path, keep_on_failure: bool, command: &[OsString]) -> E
     let child = match registry.spawn_in_session(&mut cmd) {
         Ok(child) => child,
         Err(e) => {
+            launcher.start_failed();
             say!("run: cannot run `{shown}`: {}", reason(&e));
             // The registry, dropped, removes the session.
             return Exit::Code(spawn_failure_code(&e));
