@@ -63,6 +63,36 @@ fn public_types_are_send_and_sync() {
     std_error::<RegistryClosed>();
 }
 
+fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+
+#[test]
+fn guards_are_unwind_safe() {
+    // As `tempfile`'s: a guard can be used inside `catch_unwind`.
+    unwind_safe::<ResourceRegistry>();
+    unwind_safe::<TempFile>();
+    unwind_safe::<TempPath>();
+    unwind_safe::<TempDir>();
+    unwind_safe::<TrackedFile>();
+    unwind_safe::<tempreg::AnonymousFile>();
+    unwind_safe::<TempOptions<'static>>();
+
+    let root = tempfile::tempdir().unwrap();
+    let registry = registry_in(root.path());
+    let tmp = registry.temp_file().unwrap().into_temp_path();
+    let seen = std::panic::catch_unwind(|| tmp.to_path_buf()).unwrap();
+    assert_eq!(seen, tmp.to_path_buf());
+    // A panic with a guard borrowed inside leaves the registry working.
+    let caught = std::panic::catch_unwind(|| {
+        let _ = tmp.path();
+        panic!("inside catch_unwind");
+    });
+    assert!(caught.is_err());
+    assert!(tmp.exists());
+    assert_eq!(registry.len(), 1);
+    drop(tmp);
+    assert_session_holds_only_lock(&registry);
+}
+
 #[test]
 fn registry_debug_names_the_session() {
     let root = tempfile::tempdir().unwrap();

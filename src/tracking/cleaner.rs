@@ -73,10 +73,20 @@ impl Outcome {
         matches!(self, Outcome::Failed(_) | Outcome::Busy | Outcome::TimedOut)
     }
 
-    /// The outcome as a guard's `close` returns it.
+    /// The outcome as a guard's `close` returns it. A name found gone (not
+    /// by a purge of ours: that never reaches here) is `NotFound`, as
+    /// `tempfile`'s `close` says: someone else removed or moved the file.
     pub(crate) fn into_result(self, op: &'static str, path: &std::path::Path) -> io::Result<()> {
         match self {
-            Outcome::Removed | Outcome::Closed { .. } | Outcome::Gone => Ok(()),
+            Outcome::Gone | Outcome::Closed { gone: true, .. } => Err(with_path(
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "it was already gone: removed or moved by someone else",
+                ),
+                op,
+                path,
+            )),
+            Outcome::Removed | Outcome::Closed { .. } => Ok(()),
             Outcome::Replaced => Err(replaced(op, path)),
             Outcome::Failed(e) => Err(e),
             Outcome::Busy => Err(with_path(

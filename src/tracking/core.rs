@@ -52,6 +52,31 @@ impl fmt::Debug for Core {
     }
 }
 
+// A registry, and so every guard (each holds an `Arc<Core>` through its
+// ticket), is unwind safe, as `tempfile`'s guards are: `catch_unwind(|| tmp.path())`
+// compiles. The table's `DashMap` (its shard locks hold an `UnsafeCell`) is
+// what stops the compiler from seeing it, and what is true of it is this:
+//
+// - Every change to the table is one map operation (`insert`, `remove`, a
+//   flag set under `get_mut`), which completes or does not happen. Claiming
+//   an entry is one `remove`: a panic cannot leave an entry half-claimed, nor
+//   two owners of it.
+// - No code of ours runs user code, or anything that can panic, while it
+//   holds a shard lock (see `table`), and `DashMap`'s locks do not poison: a
+//   panic elsewhere leaves every lock free and every entry whole.
+// - A panic between a claim and its put-back (inside a clean-up; none of
+//   ours panics, but a `tracing` subscriber could) drops the claimed entry:
+//   the registry forgets that file, and the session directory's removal at
+//   the registry's end removes it. It never leaves the table inconsistent.
+// - The other shared state (handles' and queues' mutexes, atomics, the
+//   reaper's `Notify`) changes by single operations too, and mutexes
+//   recover from poisoning by design (their state is a plain value).
+//
+// So between any two operations the registry's invariants hold, whatever
+// panicked in between: what `UnwindSafe` asks.
+impl std::panic::RefUnwindSafe for Core {}
+impl std::panic::UnwindSafe for Core {}
+
 impl Core {
     pub(crate) fn new(session: Session, reserve: Reserve) -> Arc<Core> {
         Arc::new(Core {
