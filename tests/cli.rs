@@ -129,14 +129,15 @@ fn assert_one_line_error(output: &Output, code: i32, what: &str, needle: &str) {
 /// True once process `pid` has ended: gone, or a zombie nobody reaps (an
 /// orphan whose new parent does not reap it, as in some containers).
 fn has_ended(pid: u32) -> bool {
-    if !process_exists(pid) {
-        return true;
-    }
+    !process_exists(pid) || matches!(process_state(pid), Some('Z' | 'X'))
+}
+
+/// The state letter of process `pid` in `/proc` (`S`, `R`, `T` stopped, `Z`
+/// zombie, ...), if it can be read.
+fn process_state(pid: u32) -> Option<char> {
     // `pid (comm) STATE ...`; comm may hold spaces, so split after `)`.
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X')))
-    })
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
 
 /// True if this test process ignores `signal` (inherited: a background job
@@ -328,6 +329,37 @@ fn a_command_that_traps_the_forwarded_signal_can_clean_up_and_succeed() {
     wrapper.wait_for_line("trapped", LINE_TIMEOUT);
     let status = wrapper.wait_exit(CHILD_EXIT_TIMEOUT);
     assert_eq!(status.code(), Some(0), "{}", wrapper.describe());
+    assert_empty_dir(root.path());
+}
+
+#[test]
+fn sigtstp_stops_the_command_then_the_wrapper_and_sigcont_resumes_both() {
+    // What Ctrl+Z does to a job, here without a terminal: the wrapper passes
+    // SIGTSTP on and stops once its command has, so that a shell sees the
+    // job stopped; continued, it continues its command.
+    if ignored_here(libc::SIGTSTP) {
+        eprintln!("skipped: SIGTSTP is ignored by this test process");
+        return;
+    }
+    let root = scratch_root();
+    let (mut wrapper, child) = start_sh(root.path(), r#"echo "started $$"; exec sleep 300"#);
+    let stopped = |pid: u32| process_state(pid) == Some('T');
+    wrapper.signal(libc::SIGTSTP);
+    wait_until(
+        CHILD_EXIT_TIMEOUT,
+        "the command, then the wrapper, stop",
+        || stopped(child.pid()) && stopped(wrapper.pid()),
+    );
+    support::send_signal(wrapper.pid(), libc::SIGCONT);
+    wait_until(
+        CHILD_EXIT_TIMEOUT,
+        "the wrapper and the command run again",
+        || !stopped(child.pid()) && !stopped(wrapper.pid()),
+    );
+    assert!(wrapper.is_running(), "{}", wrapper.describe());
+    wrapper.signal(SIGTERM);
+    wrapper.expect_killed_by(SIGTERM, CHILD_EXIT_TIMEOUT);
+    assert!(has_ended(child.pid()));
     assert_empty_dir(root.path());
 }
 

@@ -248,8 +248,13 @@ impl Job {
             "tempreg run: the command is stopped; stopping too, as a job"
         );
         let had_terminal = self.terminal.as_mut().is_some_and(Terminal::take_back);
-        // Stopped here until a shell (or anyone) continues this process.
-        let _ = process::kill_process(process::getpid(), Signal::STOP);
+        // Stopped here until a shell (or anyone) continues this process:
+        // raised on this thread, so that it stops before going on (a
+        // process-wide kill may be taken by the forwarding thread).
+        // SAFETY: raise(3) has no memory-safety preconditions.
+        unsafe {
+            libc::raise(libc::SIGSTOP);
+        }
         tracing::debug!("tempreg run: continued; continuing the command");
         if let Some(terminal) = &mut self.terminal {
             if had_terminal && terminal.foreground_is_ours() {
