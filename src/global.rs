@@ -4,10 +4,15 @@
 //!
 //! # Invariants
 //!
-//! - One registry per root directory, made on first use and kept for the
-//!   life of the process (a `static`): registered with the exit hook and the
-//!   panic hook, so its session goes when the process exits (or aborts on a
-//!   panic), and swept of dead sessions of its own prefix when it is made.
+//! - One registry per root directory, made on first use and shared: the
+//!   default root's ([`global`], and `compat`'s default) is kept for the
+//!   life of the process (a `static`); another root's is held weakly, for
+//!   as long as a guard of it lives, so that a program making temp files in
+//!   many directories (a test suite's per-test roots) keeps no session, and
+//!   no fd, per directory it is done with. Each is registered with the exit
+//!   hook and the panic hook, so its session goes when the process exits
+//!   (or aborts on a panic), and the root is swept of dead sessions of its
+//!   own prefix when one is made.
 //! - The mutex is held only to find or make a root's registry; making one
 //!   (a directory, a lock, a sweep of the root) happens under it, so that
 //!   two threads asking at once get the same registry: never held anywhere
@@ -18,21 +23,53 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+use crate::registry::WeakRegistry;
 use crate::session::format::DEFAULT_PREFIX;
 use crate::session::{sweep_orphans_with, SweepOptions};
 use crate::{ResourceRegistry, TempDir, TempFile};
 
-fn registries() -> &'static Mutex<HashMap<PathBuf, ResourceRegistry>> {
-    static REGISTRIES: OnceLock<Mutex<HashMap<PathBuf, ResourceRegistry>>> = OnceLock::new();
+/// How the process holds a root's registry.
+enum Held {
+    /// For the process's life.
+    Kept(ResourceRegistry),
+    /// While its guards live.
+    Shared(WeakRegistry),
+}
+
+impl Held {
+    fn get(&self) -> Option<ResourceRegistry> {
+        match self {
+            Held::Kept(registry) => Some(registry.clone()),
+            Held::Shared(weak) => weak.upgrade(),
+        }
+    }
+}
+
+fn registries() -> &'static Mutex<HashMap<PathBuf, Held>> {
+    static REGISTRIES: OnceLock<Mutex<HashMap<PathBuf, Held>>> = OnceLock::new();
     REGISTRIES.get_or_init(Mutex::default)
 }
 
-/// The process-wide registry of `root` (absolute), made on first use.
+/// The process-wide registry of `root`, made on first use and kept for the
+/// life of the process.
+pub(crate) fn kept_registry_in(root: &Path) -> io::Result<ResourceRegistry> {
+    registry(root, true)
+}
+
+/// The process-wide registry of `root`, made on first use and shared while
+/// any of its guards lives (then made anew on the next use).
 pub(crate) fn registry_in(root: &Path) -> io::Result<ResourceRegistry> {
+    registry(root, false)
+}
+
+fn registry(root: &Path, kept: bool) -> io::Result<ResourceRegistry> {
     let root = std::path::absolute(root)?;
     let mut registries = registries().lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(registry) = registries.get(&root) {
-        return Ok(registry.clone());
+    if let Some(registry) = registries.get(&root).and_then(Held::get) {
+        if kept && !matches!(registries.get(&root), Some(Held::Kept(_))) {
+            registries.insert(root, Held::Kept(registry.clone()));
+        }
+        return Ok(registry);
     }
     let swept = sweep_orphans_with(&root, &SweepOptions::new().prefix(DEFAULT_PREFIX));
     match swept {
@@ -44,8 +81,37 @@ pub(crate) fn registry_in(root: &Path) -> io::Result<ResourceRegistry> {
     }
     let registry = ResourceRegistry::builder().root(&root).build()?;
     registry.install_panic_hook();
-    registries.insert(root, registry.clone());
+    // Roots done with must not grow the map for ever.
+    if registries.len() >= 64 && registries.len().is_power_of_two() {
+        registries.retain(|_, held| match held {
+            Held::Kept(_) => true,
+            Held::Shared(weak) => weak.is_alive(),
+        });
+    }
+    let held = if kept {
+        Held::Kept(registry.clone())
+    } else {
+        Held::Shared(registry.weak())
+    };
+    registries.insert(root, held);
     Ok(registry)
+}
+
+/// Forgets `registry` as `root`'s, if it is (its session directory was
+/// removed from under it): the next use makes a new one.
+pub(crate) fn forget(root: &Path, registry: &ResourceRegistry) {
+    let Ok(root) = std::path::absolute(root) else {
+        return;
+    };
+    let mut registries = registries().lock().unwrap_or_else(|p| p.into_inner());
+    let same = match registries.get(&root) {
+        Some(Held::Kept(kept)) => kept.weak().is(registry),
+        Some(Held::Shared(weak)) => weak.is(registry),
+        None => false,
+    };
+    if same {
+        registries.remove(&root);
+    }
 }
 
 /// The process-wide registry, in [`std::env::temp_dir`], made on first use
@@ -78,7 +144,7 @@ pub(crate) fn registry_in(root: &Path) -> io::Result<ResourceRegistry> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn global() -> io::Result<ResourceRegistry> {
-    registry_in(&std::env::temp_dir())
+    kept_registry_in(&std::env::temp_dir())
 }
 
 /// A temp file of the process-wide registry ([`global`]).

@@ -13,7 +13,8 @@
 //! |---|---|---|
 //! | a sync batch job | [`ResourceRegistry::new`], then [`temp_file`](ResourceRegistry::temp_file), [`temp_dir`](ResourceRegistry::temp_dir) | [`cleanup_on_signals`] (SIGTERM, SIGINT, SIGHUP, SIGQUIT), [`install_panic_hook`](ResourceRegistry::install_panic_hook) (panics and `exit`) |
 //! | a tokio service under systemd or Kubernetes | a registry, and [`temp_file_async`](ResourceRegistry::temp_file_async) / [`open`](ResourceRegistry::open) for handles | [`Shutdown`] with [`listen_for_signals`](Shutdown::listen_for_signals), [`add_registry`](Shutdown::add_registry), a grace period under the supervisor's (systemd 90 s, Kubernetes 30 s), and `report.exit()`; or [`purge_on_cancel`] / `PurgeSubsystem` in a coordinator you run |
-//! | a test suite | [`tempreg::temp_file()`](temp_file), [`tempreg::temp_dir()`](temp_dir) (the process-wide [`global`] registry) | nothing more: exit, panics and a killed run's leftovers are handled |
+//! | a test suite | [`tempreg::temp_file()`](temp_file), [`tempreg::temp_dir()`](temp_dir) (the process-wide [`global()`] registry) | nothing more: exit, panics and a killed run's leftovers are handled |
+//! | a program that uses `tempfile` | `use tempreg::compat as tempfile;` ([`compat`]: `tempfile`'s names and signatures over the process-wide registries) | nothing more for exit, panics and leftovers; [`cleanup_on_signals`] with [`compat::registry`] for signals |
 //! | a program in another language | nothing: run it as `tempreg run -- CMD` (feature `cli`), which gives it a private `TMPDIR` | `tempreg sweep` at boot or before the service starts |
 //!
 //! # How a process ends, and what cleans up
@@ -21,7 +22,7 @@
 //! | the process ends by | what runs | what is left |
 //! |---|---|---|
 //! | a return from `main`, registries dropped | every guard's and registry's Drop | nothing |
-//! | a return from `main` with a registry in a `static`, or `std::process::exit` | the exit hook, if registered ([`purge_on_exit`](ResourceRegistry::purge_on_exit), [`install_panic_hook`](ResourceRegistry::install_panic_hook), [`global`]) | nothing with the hook; the session directory without it, until a sweep |
+//! | a return from `main` with a registry in a `static`, or `std::process::exit` | the exit hook, if registered ([`purge_on_exit`](ResourceRegistry::purge_on_exit), [`install_panic_hook`](ResourceRegistry::install_panic_hook), [`global()`]) | nothing with the hook; the session directory without it, until a sweep |
 //! | SIGTERM / SIGINT with [`Shutdown::listen_for_signals`] or [`cleanup_on_signals`] | an orderly stop (tasks, steps, purges), then death by the signal; if the runtime is stuck, the watchdog's purge by the grace period plus one second | nothing |
 //! | SIGTERM / SIGINT without a handler | no code of ours (the signal's default action) | the session directory, until a sweep |
 //! | a panic that unwinds out of `main` | unwinding drops what `main` held; then `exit`, where the exit hook runs (registered by [`install_panic_hook`](ResourceRegistry::install_panic_hook)) | nothing with the hook |
@@ -48,6 +49,13 @@
 //!   process as a supervisor expects. [`cleanup_on_signals`] is the same for
 //!   sync programs; [`purge_on_cancel`] and `PurgeSubsystem` (feature
 //!   `tokio-graceful-shutdown`) plug the purge into coordinators you run.
+//! - [`TempOptions::make`] tracks whatever a closure makes at a fresh name
+//!   (a socket, a FIFO); [`ResourceRegistry::adopt`] tracks an existing
+//!   file; [`ResourceRegistry::spooled_file`] keeps bytes in memory up to a
+//!   size, then in an unnamed file, and a purge frees either.
+//! - [`compat`] is `tempfile`'s API over the process-wide registries: the
+//!   migration from `tempfile` is `use tempreg::compat as tempfile;`, and its
+//!   docs say exactly what differs and why.
 //! - After a SIGKILL, [`sweep_orphans`] removes what the dead process left,
 //!   judged by each session's lock; [`ResourceRegistry::anonymous_file`]
 //!   makes files that need no sweep at all. The `tempreg` command (feature
@@ -147,7 +155,8 @@
 //! | `purge` | the purge's orchestration and its report |
 //! | `registry` | [`ResourceRegistry`], the facade |
 //! | `process` | the exit hook, the panic hook, the sync signal thread |
-//! | `global` | the process-wide registry, [`global`] |
+//! | `global` | the process-wide registry, [`global()`] |
+//! | `compat` | `tempfile`'s API over the process-wide registries |
 //! | `shutdown` | [`Shutdown`] and its report |
 //! | `adapters` | the purge inside coordinators you already run |
 //!
@@ -160,6 +169,7 @@
 //! | a table shard (`DashMap`) | the entries | one insert, remove or iteration step; never with another lock of ours taken inside it |
 //! | an async handle's mutex | its `tokio::fs::File` and waker | one non-blocking poll, or a take or put-back |
 //! | a sync handle's mutex | whether a purge is revoking it | a state change; never during the revoke |
+//! | a spooled file's bytes (in memory) | the bytes | one read, write, seek or resize in memory, or a take or put-back; a purge only tries it |
 //! | the reaper's and the reserve's | their queues | a push, a pop or a take |
 //! | a purge's work list | its pending entries and report | a pop or a tally |
 //! | a session's removal state | removing / done | a state change (a second remover waits on its condvar) |
@@ -184,7 +194,7 @@
 //!   these either: the process must catch the signal, or register an exit
 //!   hook, and call a purge. Dropping guards does not happen on `exit`.
 //! - **A panic** cleans up only if [`ResourceRegistry::install_panic_hook`]
-//!   was called (or [`global`] is used), and only when it ends the process.
+//!   was called (or [`global()`] is used), and only when it ends the process.
 //!   A panic that aborts in an unwinding build (a second panic while
 //!   unwinding, a panic in a `Drop` during unwinding or in an `extern "C"`
 //!   function) looks to the hook like one that will unwind: nothing is
@@ -208,7 +218,13 @@
 //!   the entries it tracks.
 //! - **A kept or persisted file** is the caller's from then on; so is a
 //!   session directory given up with [`ResourceRegistry::keep_session_dir`]
-//!   (listed as kept, never swept).
+//!   (listed as kept, never swept), and so is a file whose guard disabled
+//!   its clean-up (`disable_cleanup`): it stays where it is, and the session
+//!   directory around it is kept (marked kept) when the registry ends,
+//!   unless the file is gone by then.
+//! - **An adopted path** ([`ResourceRegistry::adopt`]) outside the session
+//!   directory is removed by its guard and by purges, but no sweep finds it
+//!   after a SIGKILL: it is in no session directory.
 //! - **Reserve files.** A registry that has made more than 16 async temp
 //!   files keeps up to 8 empty ones ready in its session directory (each
 //!   holding an fd), and gives them back 2 s after demand stops; a purge and
@@ -268,6 +284,8 @@ mod process;
 
 mod global;
 
+pub mod compat;
+
 mod shutdown;
 
 mod adapters;
@@ -279,8 +297,8 @@ pub use crate::adapters::{PurgeError, PurgeSubsystem};
 pub use crate::error::{is_closed_error, is_replaced_error, RegistryClosed};
 pub use crate::global::{global, temp_dir, temp_file};
 pub use crate::guard::{
-    AnonymousFile, DirPersistError, PathPersistError, PersistError, TempDir, TempFile, TempOptions,
-    TempPath, TrackedFile,
+    AnonymousFile, DirPersistError, PathPersistError, PersistError, SpooledData, SpooledTempFile,
+    TempDir, TempFile, TempOptions, TempPath, TrackedFile,
 };
 pub use crate::process::panic_hook::PanicPolicy;
 pub use crate::process::signals::{cleanup_on_signals, SignalCleanup, CLEANUP_SIGNALS};

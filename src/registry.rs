@@ -91,6 +91,10 @@ impl ResourceRegistry {
         RegistryBuilder::default()
     }
 
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
     pub(crate) fn weak(&self) -> WeakRegistry {
         WeakRegistry(WeakCore::new(&self.core))
     }
@@ -147,6 +151,40 @@ impl ResourceRegistry {
         TempOptions::new(&self.core)
     }
 
+    /// Adopts the existing file at `path` as a [`TempPath`](crate::TempPath)
+    /// of this registry: removed when the guard is dropped or closed, or
+    /// when the registry is purged. Its identity (device, inode, type, birth
+    /// time) is recorded now, so if the name is later replaced by another
+    /// file, that file is never removed. A relative `path` is made absolute
+    /// against the working directory.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for an empty path or one that names no file (`/`);
+    /// `NotFound` if nothing is at `path`; `IsADirectory` for a directory;
+    /// the OS error if its directory cannot be opened (each naming the
+    /// path); the [closed](crate::is_closed_error) error on a closed
+    /// registry.
+    ///
+    /// # Security
+    ///
+    /// See [`TempPath`](crate::TempPath#security): removal is relative to
+    /// the file's directory, opened by path when it happens, and checked
+    /// against the identity recorded here.
+    ///
+    /// ```
+    /// let registry = tempreg::ResourceRegistry::new()?;
+    /// let out = registry.root().join(format!("adopt-doc-{}.txt", std::process::id()));
+    /// std::fs::write(&out, b"made by another tool")?;
+    /// let adopted = registry.adopt(&out)?;
+    /// drop(adopted);
+    /// assert!(!out.exists());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn adopt(&self, path: impl AsRef<Path>) -> io::Result<crate::TempPath> {
+        crate::TempPath::adopt(&self.core, path.as_ref())
+    }
+
     /// A new async temp file, deleted when its guard is dropped or closed, or
     /// when the registry is purged.
     ///
@@ -182,6 +220,18 @@ impl ResourceRegistry {
     /// If it cannot be created, or the registry is closed.
     pub fn anonymous_file(&self) -> io::Result<AnonymousFile> {
         AnonymousFile::create(&self.core)
+    }
+
+    /// A temp file kept in memory until it grows past `max_size` bytes, then
+    /// moved to an unnamed temp file in the session directory; tracked in
+    /// both forms, so a purge frees the memory or closes the file (see
+    /// [`SpooledTempFile`](crate::SpooledTempFile)).
+    ///
+    /// # Errors
+    ///
+    /// The [closed](crate::is_closed_error) error on a closed registry.
+    pub fn spooled_file(&self, max_size: usize) -> io::Result<crate::SpooledTempFile> {
+        crate::SpooledTempFile::create(&self.core, max_size, None)
     }
 
     /// The async form of [`anonymous_file`](Self::anonymous_file): a
@@ -286,6 +336,11 @@ impl ResourceRegistry {
         }
         self.close();
         let mut report = self.purge_all_blocking();
+        if self.core.table.any_left_to_user() {
+            // A live guard disabled its clean-up: its file stays, and so
+            // does the directory around it.
+            self.core.session.leave_to_user();
+        }
         if let Err(e) = self.core.session.remove() {
             report.push_failure(PurgeFailure::io(self.session_dir().to_path_buf(), e));
         }

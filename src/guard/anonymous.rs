@@ -7,16 +7,17 @@
 //! it has a name for that moment, inside the session directory, which a
 //! sweep removes if the process dies in it.
 
+use std::ffi::OsStr;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::held::HeldFile;
 use crate::error::{replaced, with_path};
-use crate::session::Session;
+use crate::session::{make_name, Names, Session};
 use crate::sys::{self, Removal};
 use crate::tracking::cleaner::remove_name;
 use crate::tracking::core::{Core, Ticket};
@@ -37,6 +38,37 @@ pub(crate) fn create(session: &Session) -> io::Result<File> {
         Ok(Removal::Replaced) => Err(replaced("unlink", &path)),
         Ok(Removal::Gone) => Err(with_path(io::ErrorKind::NotFound, "unlink", &path)),
         Err(e) => Err(with_path(e, "unlink", &path)),
+    }
+}
+
+/// Makes an unnamed file in the directory at `path`, one of the caller's
+/// choosing rather than the session's (blocking). Where the system cannot,
+/// a named file is made there and its name removed at once, checked to be
+/// ours: a name in `path` for that moment, which no sweep covers if the
+/// process dies in it (as `tempfile` does).
+pub(crate) fn create_in(path: &Path) -> io::Result<File> {
+    let dir = sys::Dir::open(path).map_err(|e| with_path(e, "open", path))?;
+    if let Some(file) =
+        sys::anonymous_file(&dir).map_err(|e| with_path(e, "create anonymous file in", path))?
+    {
+        return Ok(file);
+    }
+    let ((file, id), name) = make_name(
+        &dir,
+        path,
+        Names::Thread,
+        OsStr::new(".tmp"),
+        OsStr::new(""),
+        6,
+        sys::create_file,
+    )
+    .map_err(|e| with_path(e, "create anonymous file in", path))?;
+    let named = path.join(&name);
+    match sys::remove_file(&dir, &name, &id) {
+        Ok(Removal::Removed) => Ok(file),
+        Ok(Removal::Replaced) => Err(replaced("unlink", &named)),
+        Ok(Removal::Gone) => Err(with_path(io::ErrorKind::NotFound, "unlink", &named)),
+        Err(e) => Err(with_path(e, "unlink", &named)),
     }
 }
 
@@ -70,9 +102,10 @@ pub struct AnonymousFile {
     file: HeldFile,
 }
 
-/// The entry of an anonymous file: there is no name to clean, so dropping
-/// the guard only takes it out of the table.
-struct Untracks(Ticket);
+/// The entry of an anonymous file (or a spooled file's bytes): there is no
+/// name to clean, so dropping the guard only takes it out of the table.
+#[derive(Debug)]
+pub(super) struct Untracks(pub(super) Ticket);
 
 impl Drop for Untracks {
     fn drop(&mut self) {
@@ -83,7 +116,18 @@ impl Drop for Untracks {
 impl AnonymousFile {
     pub(crate) fn create(core: &Arc<Core>) -> io::Result<AnonymousFile> {
         core.check_open()?;
-        let (file, handle) = HeldFile::new(create(&core.session)?);
+        AnonymousFile::track(core, create(&core.session)?)
+    }
+
+    /// An unnamed file in the directory `dir` rather than the session's (a
+    /// spooled file rolled over where its caller asked), tracked by `core`.
+    pub(crate) fn create_in(core: &Arc<Core>, dir: &Path) -> io::Result<AnonymousFile> {
+        core.check_open()?;
+        AnonymousFile::track(core, create_in(dir)?)
+    }
+
+    fn track(core: &Arc<Core>, file: File) -> io::Result<AnonymousFile> {
+        let (file, handle) = HeldFile::new(file);
         let entry = Entry::new(EntryKind::AnonymousFile, None, Handle::Sync(handle));
         let ticket = core.track(entry)?;
         Ok(AnonymousFile {
@@ -176,13 +220,54 @@ impl AsRawFd for AnonymousFile {
     }
 }
 
+impl From<AnonymousFile> for File {
+    /// [`into_file`](AnonymousFile::into_file): stops tracking it.
+    fn from(file: AnonymousFile) -> File {
+        file.into_file()
+    }
+}
+
 impl Read for AnonymousFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.usable()?.read(buf)
+    }
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.usable()?.read_vectored(bufs)
+    }
+    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        self.usable()?.read_to_end(buf)
+    }
+    fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
+        self.usable()?.read_to_string(buf)
+    }
+}
+
+impl Write for AnonymousFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.usable()?.write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.usable()?.write_vectored(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.usable()?.flush()
+    }
+}
+
+impl Seek for AnonymousFile {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.usable()?.seek(pos)
+    }
+}
+
+// As `&File`: reads and writes through a shared reference.
+impl Read for &AnonymousFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.usable()?.read(buf)
     }
 }
 
-impl Write for AnonymousFile {
+impl Write for &AnonymousFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.usable()?.write(buf)
     }
@@ -191,7 +276,7 @@ impl Write for AnonymousFile {
     }
 }
 
-impl Seek for AnonymousFile {
+impl Seek for &AnonymousFile {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         self.usable()?.seek(pos)
     }

@@ -36,7 +36,8 @@ impl TempDir {
         core.check_open()?;
         let name = spec.create_dir(&core.session)?;
         let path = core.session.child(&name.name);
-        let entry = Entry::new(EntryKind::TempDir, Some(name), Handle::None);
+        let mut entry = Entry::new(EntryKind::TempDir, Some(name), Handle::None);
+        entry.cleanup = !spec.disable_cleanup;
         let ticket = core.track(entry)?;
         Ok(TempDir { ticket, path })
     }
@@ -46,13 +47,15 @@ impl TempDir {
         &self.path
     }
 
-    /// Removes the directory and its contents now.
+    /// Removes the directory and its contents now (even if clean-up was
+    /// disabled).
     ///
     /// # Errors
     ///
-    /// If something could not be removed (the directory stays tracked), or
-    /// the name now holds something else (left alone;
-    /// [`is_replaced_error`](crate::is_replaced_error)).
+    /// If something could not be removed (the directory stays tracked);
+    /// `NotFound` if it was already gone (as `tempfile`); if the name now
+    /// holds something else, that is left alone and the error says so
+    /// ([`is_replaced_error`](crate::is_replaced_error)).
     pub fn close(self) -> io::Result<()> {
         self.ticket.close("remove directory", &self.path)
     }
@@ -72,6 +75,19 @@ impl TempDir {
             Ok(kept) => Ok(kept),
             Err(error) => Err(DirPersistError { error, dir: self }),
         }
+    }
+}
+
+impl TempDir {
+    /// Turns clean-up off (`true`) or back on. While it is off, no purge
+    /// removes the directory, and dropping this guard leaves it where it
+    /// is: then the session directory around it is kept when the registry
+    /// ends (marked kept, which no sweep removes), unless the directory is
+    /// gone by then. [`close`](Self::close) still removes it. For debugging;
+    /// to keep a directory, prefer [`keep`](Self::keep), which moves it out
+    /// of the session directory.
+    pub fn disable_cleanup(&mut self, disable_cleanup: bool) {
+        self.ticket.set_cleanup(!disable_cleanup);
     }
 }
 

@@ -51,7 +51,8 @@ impl TempFile {
         let (file, name) = spec.create_file(&core.session)?;
         let path = core.session.child(&name.name);
         let (file, handle) = HeldFile::new(file);
-        let entry = Entry::new(EntryKind::TempFile, Some(name), Handle::Sync(handle));
+        let mut entry = Entry::new(EntryKind::TempFile, Some(name), Handle::Sync(handle));
+        entry.cleanup = !spec.disable_cleanup;
         let ticket = core.track(entry)?;
         Ok(TempFile {
             path: TempPath::new(ticket, path),
@@ -80,12 +81,14 @@ impl TempFile {
     }
 
     /// Removes the file now and returns any error, which Drop would swallow.
+    /// It removes the file even if clean-up was disabled.
     ///
     /// # Errors
     ///
-    /// If the file could not be removed (it stays tracked), or its name now
-    /// holds another file or a symlink (left alone;
-    /// [`is_replaced_error`](crate::is_replaced_error)).
+    /// If the file could not be removed (it stays tracked); `NotFound` if it
+    /// was already gone (as `tempfile`); if its name now holds another file
+    /// or a symlink, that is left alone and the error says so
+    /// ([`is_replaced_error`](crate::is_replaced_error)).
     pub fn close(self) -> io::Result<()> {
         let TempFile { path, file } = self;
         let result = path.close();
@@ -108,6 +111,51 @@ impl TempFile {
         let TempFile { path, file } = self;
         forget_handle(&path);
         (file.into_file(), path)
+    }
+
+    /// Joins an open file and a tracked path back into one guard (the
+    /// inverse of [`into_parts`](Self::into_parts)): the file becomes this
+    /// guard's handle again, which a purge closes (revokes) with the path.
+    /// The file need not be the path's (as with `tempfile`).
+    pub fn from_parts(file: File, path: TempPath) -> TempFile {
+        let (file, handle) = HeldFile::new(file);
+        let tracked = path.ticket().with_entry(|entry| {
+            entry.handle = Handle::Sync(handle);
+        });
+        if tracked.is_none() {
+            // A purge took the path already: the file is the caller's, as
+            // it was.
+            tracing::debug!(path = %path.display(), "tempreg from_parts on a purged path");
+        }
+        TempFile { path, file }
+    }
+
+    /// Opens the file again: a new, independent handle (its own offset)
+    /// for reading and writing, opened by name relative to the session
+    /// directory and checked to be this guard's file.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` if the file is gone; if its name holds another file or a
+    /// symlink, nothing is opened
+    /// ([`is_replaced_error`](crate::is_replaced_error)); the
+    /// [closed](crate::is_closed_error) error if a purge took it.
+    ///
+    /// # Security
+    ///
+    /// The name is opened without following a symlink, and the handle is
+    /// returned only if its identity is the one recorded when the file was
+    /// made; `tempfile`'s `reopen` compares device and inode with its open
+    /// file after opening by path.
+    pub fn reopen(&self) -> io::Result<File> {
+        self.path.reopen()
+    }
+
+    /// Turns clean-up off (`true`) or back on; see
+    /// [`TempPath::disable_cleanup`]. The handle is never revoked by a
+    /// purge while clean-up is off.
+    pub fn disable_cleanup(&mut self, disable_cleanup: bool) {
+        self.path.disable_cleanup(disable_cleanup);
     }
 
     /// Moves the file to `dest`, replacing what is there, stops tracking it

@@ -2,18 +2,28 @@
 
 use std::ffi::OsStr;
 use std::fmt;
+use std::fs::File;
 use std::io;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::PathPersistError;
-use crate::tracking::core::Ticket;
+use crate::error::{purged, replaced, with_path};
+use crate::sys;
+use crate::tracking::core::{Core, Ticket};
+use crate::tracking::entry::{Entry, EntryKind, Handle, TrackedName};
+use crate::tracking::naming::NameSpec;
 
 /// A temp file tracked by path only, holding no file descriptor.
 ///
-/// Made by [`TempFile::into_temp_path`](crate::TempFile::into_temp_path). A
-/// batch job can hold 100,000 of these with no fds open. The file is removed
-/// when this is dropped or closed, or when the registry is purged.
+/// Made by [`TempFile::into_temp_path`](crate::TempFile::into_temp_path),
+/// by [`TempOptions::make`](crate::TempOptions::make) (a socket, a FIFO,
+/// anything a closure makes), or adopted from an existing file with
+/// [`ResourceRegistry::adopt`](crate::ResourceRegistry::adopt) and
+/// [`TempPath::try_from_path`]. A batch job can hold 100,000 of these with
+/// no fds open. The file is removed when this is dropped or closed, or when
+/// the registry is purged.
 ///
 /// # Security
 ///
@@ -29,11 +39,20 @@ use crate::tracking::core::Ticket;
 /// is always another inode. Only a process of the same user (or root) can
 /// act inside the 0700 session directory at all.
 ///
+/// An adopted path outside the session directory is removed the same way,
+/// relative to its own directory, opened by path for each removal (a
+/// symlink in the directory's path is followed, as a user naming the file
+/// expects; the name itself never is): the identity recorded at adoption
+/// must match, so a file that replaced it is never removed. That directory
+/// is not private, so anyone who may write to it can remove or replace the
+/// name; then nothing of theirs is deleted.
+///
 /// # Resource leaking
 ///
-/// As for every guard: nothing runs on SIGKILL; see the crate docs. In a
-/// child forked without exec, dropping it does nothing: the file is the
-/// parent's.
+/// As for every guard: nothing runs on SIGKILL; see the crate docs. An
+/// adopted path outside the session directory is not in any session, so no
+/// sweep finds it after a SIGKILL. In a child forked without exec, dropping
+/// it does nothing: the file is the parent's.
 pub struct TempPath {
     ticket: Ticket,
     path: PathBuf,
@@ -44,18 +63,86 @@ impl TempPath {
         TempPath { ticket, path }
     }
 
+    /// Makes a name in the session through `make` (see
+    /// [`TempOptions::make`](crate::TempOptions::make)).
+    pub(crate) fn make<R>(
+        core: &Arc<Core>,
+        spec: &NameSpec,
+        make: impl FnMut(&Path) -> io::Result<R>,
+    ) -> io::Result<(R, TempPath)> {
+        core.check_open()?;
+        let (made, name) = spec.create_with(&core.session, make)?;
+        let path = core.session.child(&name.name);
+        let kind = if name.id.is_dir() {
+            EntryKind::TempDir
+        } else {
+            EntryKind::TempFile
+        };
+        let mut entry = Entry::new(kind, Some(name), Handle::None);
+        entry.cleanup = !spec.disable_cleanup;
+        let ticket = core.track(entry)?;
+        Ok((made, TempPath { ticket, path }))
+    }
+
+    /// Adopts the file at `path` (made absolute against the working
+    /// directory): records its identity now and tracks it in `core`.
+    pub(crate) fn adopt(core: &Arc<Core>, path: &Path) -> io::Result<TempPath> {
+        core.check_open()?;
+        let path = absolute(path)?;
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            let e = io::Error::new(io::ErrorKind::InvalidInput, "it names no file");
+            return Err(with_path(e, "adopt", &path));
+        };
+        let dir = sys::Dir::open(parent).map_err(|e| with_path(e, "adopt", &path))?;
+        let id = sys::identify(&dir, name)
+            .map_err(|e| with_path(e, "adopt", &path))?
+            .ok_or_else(|| with_path(io::ErrorKind::NotFound, "adopt", &path))?;
+        if id.is_dir() {
+            let e = io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "a TempPath adopts a file; use a TempDir for a directory",
+            );
+            return Err(with_path(e, "adopt", &path));
+        }
+        let name = TrackedName {
+            name: name.into(),
+            id,
+            outside: Some(parent.into()),
+        };
+        let ticket = core.track(Entry::new(EntryKind::TempFile, Some(name), Handle::None))?;
+        Ok(TempPath { ticket, path })
+    }
+
+    /// Adopts an existing file as a temp path of the process-wide registry
+    /// ([`global`](crate::global())): it is removed when the guard is dropped
+    /// or closed, or when that registry is purged (at exit, on a panic that
+    /// ends the process, or by a handler you installed), like a temp file of
+    /// its own. See [`ResourceRegistry::adopt`](crate::ResourceRegistry::adopt).
+    ///
+    /// # Errors
+    ///
+    /// As [`ResourceRegistry::adopt`](crate::ResourceRegistry::adopt), or if
+    /// the process-wide registry cannot be made.
+    pub fn try_from_path(path: impl Into<PathBuf>) -> io::Result<TempPath> {
+        let path = path.into();
+        crate::global()?.adopt(path)
+    }
+
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// Removes the file now and returns any error, which Drop would swallow.
+    /// It removes the file even if clean-up was disabled.
     ///
     /// # Errors
     ///
     /// If the file could not be removed (it stays tracked, for the next
-    /// purge or the registry's end), or its name now holds another file or a
-    /// symlink (left alone; [`is_replaced_error`](crate::is_replaced_error)).
+    /// purge or the registry's end); `NotFound` if it was already gone
+    /// (someone else removed or moved it; as `tempfile`); if its name now
+    /// holds another file or a symlink, that is left alone and the error
+    /// says so ([`is_replaced_error`](crate::is_replaced_error)).
     pub fn close(self) -> io::Result<()> {
         self.ticket.close("remove", &self.path)
     }
@@ -63,7 +150,9 @@ impl TempPath {
     /// Stops tracking the file and moves it out of the session directory into
     /// the registry's root, where no clean-up of ours touches it. Returns the
     /// new path: the same file name if it is free in the root, else that name
-    /// with a random suffix.
+    /// with a random suffix. An adopted path
+    /// ([`try_from_path`](Self::try_from_path)) is outside the session
+    /// already: it stays where it is.
     ///
     /// # Errors
     ///
@@ -77,9 +166,84 @@ impl TempPath {
         }
     }
 
+    /// Moves the file to `dest`, replacing what is there, and stops tracking
+    /// it. The name is moved only if it still holds the file this guard made
+    /// or adopted.
+    ///
+    /// # Errors
+    ///
+    /// If the rename fails (`dest` on another file system, its directory
+    /// missing), the error holds this `TempPath`, still tracked. If the name
+    /// no longer holds our file, nothing is moved
+    /// ([`is_replaced_error`](crate::is_replaced_error)); if a purge took
+    /// it, the error is a [closed](crate::is_closed_error) one.
+    pub fn persist(self, dest: impl AsRef<Path>) -> Result<(), PathPersistError> {
+        self.persist_inner(dest.as_ref(), false)
+    }
+
+    /// Like [`persist`](Self::persist), but fails with `AlreadyExists` rather
+    /// than replace an existing `dest`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`persist`](Self::persist).
+    pub fn persist_noclobber(self, dest: impl AsRef<Path>) -> Result<(), PathPersistError> {
+        self.persist_inner(dest.as_ref(), true)
+    }
+
+    fn persist_inner(self, dest: &Path, noclobber: bool) -> Result<(), PathPersistError> {
+        match self.ticket.persist(&self.path, dest, noclobber) {
+            Ok(()) => Ok(()),
+            Err(error) => Err(PathPersistError { error, path: self }),
+        }
+    }
+
+    /// Turns clean-up off (`true`) or back on. While it is off, no purge
+    /// removes the file, and dropping this guard leaves it where it is:
+    /// then the session directory around it is kept when the registry ends
+    /// (marked kept, which no sweep removes), unless the file is gone by
+    /// then. [`close`](Self::close) still removes it. For debugging; to keep
+    /// a file, prefer [`keep`](Self::keep), which moves it out of the
+    /// session directory.
+    pub fn disable_cleanup(&mut self, disable_cleanup: bool) {
+        self.ticket.set_cleanup(!disable_cleanup);
+    }
+
+    /// Opens the file again, checked to be the file this guard tracks.
+    pub(crate) fn reopen(&self) -> io::Result<File> {
+        let Some(name) = self.ticket.name() else {
+            return Err(purged(io::ErrorKind::NotFound, "reopen", &self.path));
+        };
+        let session = self.ticket.session();
+        let dir = name
+            .dir(session)
+            .map_err(|e| with_path(e, "reopen", &self.path))?
+            .ok_or_else(|| with_path(io::ErrorKind::NotFound, "reopen", &self.path))?;
+        match sys::reopen_file(&dir, &name.name, &name.id) {
+            Ok(Some(file)) => Ok(file),
+            Ok(None) => Err(replaced("reopen", &self.path)),
+            Err(e) => Err(with_path(e, "reopen", &self.path)),
+        }
+    }
+
     pub(crate) fn ticket(&self) -> &Ticket {
         &self.ticket
     }
+}
+
+/// `path` made absolute against the working directory, as `tempfile` does
+/// (no `.` or `..` resolved, no symlink followed).
+pub(crate) fn absolute(path: &Path) -> io::Result<PathBuf> {
+    if path.as_os_str().is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot make a TempPath from an empty path",
+        ));
+    }
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    Ok(std::env::current_dir()?.join(path))
 }
 
 impl Drop for TempPath {

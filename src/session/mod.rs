@@ -30,6 +30,7 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 pub use self::format::LOCK_NAME;
@@ -68,6 +69,8 @@ pub(crate) struct Session {
     removal_done: Condvar,
     /// The fork generation that made the session (see [`sys::fork_generation`]).
     generation: u32,
+    /// Set once a file was left here on purpose (see [`Session::leave_to_user`]).
+    left_to_user: AtomicBool,
 }
 
 /// The identities of this process's live session directories. A sweep in
@@ -89,29 +92,85 @@ pub(crate) fn is_own_session(id: &FileId, name: &OsStr) -> bool {
         .any(|(own, own_name)| own.matches(id) && own_name == name)
 }
 
+/// How many names [`make_name`] tries before it gives up (as `tempfile`).
+const ATTEMPTS: u32 = 1 << 16;
+
+/// After this many clashes [`make_name`] reseeds from the system, in case
+/// someone predicts the names (as `tempfile` does).
+const RESEED_AFTER: u32 = 3;
+
+/// Where [`make_name`] draws its random characters from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Names {
+    /// A fork of this thread's `fastrand` generator, as `tempfile` draws
+    /// them: `fastrand::seed` makes a run's temp names repeatable.
+    Thread,
+    /// A generator of our own, seeded from the system: nothing the caller's
+    /// thread draws afterwards changes (session names).
+    Private,
+}
+
+/// A seed the caller cannot predict: std's per-process random SipHash keys
+/// (fresh for each `RandomState`), the clock and the pid.
+fn system_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    hasher.write_u128(now.as_nanos());
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
 /// Makes a new name in `dir` (at `dir_path`): `prefix`, `rand` random
-/// characters, `suffix`, retried on a clash. `make` creates what the name
-/// holds, and must fail with `AlreadyExists` on a clash.
+/// alphanumeric characters, `suffix`, retried on a clash. `make` creates
+/// what the name holds, and must fail with `AlreadyExists` (or, binding a
+/// socket, `AddrInUse`) on a clash. With `rand` 0 there is one try.
 pub(crate) fn make_name<R>(
     dir: &sys::Dir,
     dir_path: &Path,
+    names: Names,
     prefix: &OsStr,
     suffix: &OsStr,
     rand: usize,
     mut make: impl FnMut(&sys::Dir, &OsStr) -> io::Result<R>,
 ) -> io::Result<(R, OsString)> {
-    let made = tempfile::Builder::new()
-        .prefix(prefix)
-        .suffix(suffix)
-        .rand_bytes(rand)
-        .make_in(dir_path, |path| {
-            make(dir, path.file_name().unwrap_or_default())
-        })?;
-    let (made, path) = made.into_parts();
-    // Our own, identity-checked removal replaces tempfile's.
-    let path = path.keep().map_err(|e| e.error)?;
-    let name = path.file_name().unwrap_or_default().to_os_string();
-    Ok((made, name))
+    let mut rng = match names {
+        Names::Thread => fastrand::Rng::new(),
+        Names::Private => fastrand::Rng::with_seed(system_seed()),
+    };
+    let attempts = if rand == 0 { 1 } else { ATTEMPTS };
+    for attempt in 0..attempts {
+        if attempt == RESEED_AFTER {
+            rng.seed(system_seed());
+        }
+        let mut name = prefix.to_os_string();
+        name.push(
+            std::iter::repeat_with(|| rng.alphanumeric())
+                .take(rand)
+                .collect::<String>(),
+        );
+        name.push(suffix);
+        match make(dir, &name) {
+            Ok(made) => return Ok((made, name)),
+            Err(e)
+                if attempts > 1
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::AlreadyExists | io::ErrorKind::AddrInUse
+                    ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(with_path(
+        io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "too many temporary files exist",
+        ),
+        "create a temp name in",
+        dir_path,
+    ))
 }
 
 impl Session {
@@ -126,6 +185,7 @@ impl Session {
         let (id, init_name) = make_name(
             &root_dir,
             &root,
+            Names::Private,
             OsStr::new(&format::init_prefix(prefix, pid)),
             OsStr::new(""),
             format::RANDOM_LEN,
@@ -147,6 +207,7 @@ impl Session {
         let ((), name) = make_name(
             &root_dir,
             &root,
+            Names::Private,
             OsStr::new(&format::final_prefix(prefix, pid)),
             OsStr::new(""),
             format::RANDOM_LEN,
@@ -169,6 +230,7 @@ impl Session {
             removal: Mutex::new(Removing::No),
             removal_done: Condvar::new(),
             generation: sys::fork_generation(),
+            left_to_user: AtomicBool::new(false),
         })
     }
 
@@ -202,8 +264,16 @@ impl Session {
         rand: usize,
         make: impl FnMut(&sys::Dir, &OsStr) -> io::Result<R>,
     ) -> io::Result<(R, OsString)> {
-        make_name(&self.dir, &self.path, prefix, suffix, rand, make)
-            .map_err(|e| with_path(e, "create temp entry in", &self.path))
+        make_name(
+            &self.dir,
+            &self.path,
+            Names::Thread,
+            prefix,
+            suffix,
+            rand,
+            make,
+        )
+        .map_err(|e| with_path(e, "create temp entry in", &self.path))
     }
 
     /// Moves the entry `name` (identity `id`) out of the session into the
@@ -218,6 +288,7 @@ impl Session {
             let moved = make_name(
                 &self.root_dir,
                 &self.root,
+                Names::Thread,
                 prefix,
                 OsStr::new(""),
                 rand,
@@ -327,7 +398,27 @@ impl Session {
         result
     }
 
+    /// A guard whose clean-up was disabled left its file in the directory:
+    /// when the registry ends, the directory is kept (marked `kept`, as
+    /// [`keep`](Self::keep) does) rather than removed, if it then still
+    /// holds anything but its lock file.
+    pub(crate) fn leave_to_user(&self) {
+        self.left_to_user.store(true, Ordering::SeqCst);
+    }
+
     fn remove_now(&self) -> io::Result<()> {
+        if self.left_to_user.load(Ordering::SeqCst) {
+            let holds_more = sys::list(&self.dir).map_or(true, |names| {
+                names.iter().any(|name| name != OsStr::new(LOCK_NAME))
+            });
+            if holds_more {
+                tracing::info!(
+                    session = %self.path.display(),
+                    "tempreg keeps the session directory: it holds files whose clean-up was disabled"
+                );
+                return self.keep();
+            }
+        }
         let is_lock = |name: &OsStr| name == OsStr::new(LOCK_NAME);
         // On failure the lock file stays: see the module docs.
         sys::clear_dir(&self.dir, &is_lock)

@@ -15,8 +15,9 @@
 //!    inode cannot be freed and reused between the identity check and the
 //!    unlink;
 //! 3. its fd is closed: an async handle's file, or, for a purge, a sync
-//!    guard's file revoked ([`SyncHandle`]). If step 2 failed, nothing is
-//!    closed: the guard keeps a working handle and the retry does it all.
+//!    guard's file revoked ([`SyncHandle`]), or a spooled file's bytes in
+//!    memory freed. If step 2 failed, nothing is closed: the guard keeps a
+//!    working handle and the retry does it all.
 //!
 //! # Invariants
 //!
@@ -108,8 +109,9 @@ pub(crate) enum By {
     Purge,
 }
 
-/// Removes a tracked name from the session directory if it still holds
-/// what we made; a directory with its contents. With a `listing` (a large
+/// Removes a tracked name from the session directory (or, for an adopted
+/// path, from its own directory, opened now) if it still holds what we
+/// made or adopted; a directory with its contents. With a `listing` (a large
 /// purge), a file's identity may be judged from it.
 pub(crate) fn remove_name(
     session: &Session,
@@ -117,13 +119,18 @@ pub(crate) fn remove_name(
     name: &TrackedName,
     listing: Option<&sys::Listing>,
 ) -> io::Result<Removal> {
+    let Some(dir) = name.dir(session)? else {
+        return Ok(Removal::Gone);
+    };
     if kind == EntryKind::TempDir {
-        return sys::remove_dir(session.dir(), &name.name, &name.id);
+        return sys::remove_dir(&dir, &name.name, &name.id);
     }
-    if let Some(judged) = listing.and_then(|l| l.remove_file(session.dir(), &name.name, &name.id)) {
-        return judged;
+    if name.outside.is_none() {
+        if let Some(judged) = listing.and_then(|l| l.remove_file(&dir, &name.name, &name.id)) {
+            return judged;
+        }
     }
-    sys::remove_file(session.dir(), &name.name, &name.id)
+    sys::remove_file(&dir, &name.name, &name.id)
 }
 
 /// Cleans a claimed entry on this thread, never waiting on a lock or on an
@@ -218,11 +225,16 @@ fn finish(
     // Closing can block (NFS flushes on close): we are off the executor.
     drop(async_file);
     let mut closed = closed_async;
-    if let (Handle::Sync(handle), By::Purge) = (&entry.handle, by) {
-        match handle.revoke() {
+    match (&entry.handle, by) {
+        (Handle::Sync(handle), By::Purge) => match handle.revoke() {
             Ok(revoked) => closed |= revoked,
             Err(e) => return Outcome::Failed(with_path(e, "close", &entry.path(session))),
-        }
+        },
+        (Handle::Memory(bytes), By::Purge) => match bytes.try_free() {
+            Ok(freed) => closed |= freed,
+            Err(()) => return Outcome::Busy,
+        },
+        _ => {}
     }
     let closed_and = |removed, gone| Outcome::Closed { removed, gone };
     match removal {

@@ -22,7 +22,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
 
 use super::cleaner::{clean_now, By, Outcome};
-use super::entry::Entry;
+use super::entry::{Entry, TrackedName};
 use super::reaper::Reaper;
 use super::reserve::Reserve;
 use super::table::Table;
@@ -215,10 +215,47 @@ impl Ticket {
     }
 
     /// Best-effort clean-up from a guard's Drop: never panics, logs failures.
+    /// If the guard disabled clean-up, the entry is let go and its file left
+    /// where it is, and the session directory is kept around it when the
+    /// registry ends (unless the file is gone by then: see
+    /// `Session::leave_to_user`).
     pub(crate) fn close_quietly(&self, path: &Path) {
-        if let Err(e) = self.close("remove", path) {
-            tracing::debug!(error = %e, "tempreg guard dropped without removing its path");
+        let session = &self.core.session;
+        let outcome = self.settle(|entry| {
+            if !entry.cleanup {
+                session.leave_to_user();
+                return (None, false);
+            }
+            let outcome = clean_now(session, entry, By::Guard, false, None);
+            let keep = outcome.keeps_tracking();
+            (Some(outcome), keep)
+        });
+        if let Some(Some(outcome)) = outcome {
+            if let Err(e) = outcome.into_result("remove", path) {
+                tracing::debug!(error = %e, "tempreg guard dropped without removing its path");
+            }
         }
+    }
+
+    /// Runs `f` on the entry in place (a flag, a handle swapped; never
+    /// I/O): `None` if it is not ours to act on (see [`settle`](Self::settle)).
+    pub(crate) fn with_entry<T>(&self, f: impl FnOnce(&mut Entry) -> T) -> Option<T> {
+        if !self.is_born_here() {
+            return None;
+        }
+        self.core.table.with(self.id, f)
+    }
+
+    /// Turns the clean-up of the entry off (no purge takes it, the guard's
+    /// drop leaves its file) or back on. In place, so a purge running now
+    /// sees one or the other.
+    pub(crate) fn set_cleanup(&self, cleanup: bool) {
+        self.with_entry(|entry| entry.cleanup = cleanup);
+    }
+
+    /// The entry's name and identity, while it is tracked.
+    pub(crate) fn name(&self) -> Option<TrackedName> {
+        self.with_entry(|entry| entry.name.clone())?
     }
 
     /// Takes the entry out, with its id, for an async guard whose clean-up
@@ -242,6 +279,10 @@ impl Ticket {
                 let e = io::Error::new(io::ErrorKind::Unsupported, "it has no name to keep");
                 return (Err(with_path(e, "keep", path)), true);
             };
+            if name.outside.is_some() {
+                // An adopted path is outside the session already.
+                return (Ok(path.to_path_buf()), false);
+            }
             match session.move_out(&name.name, &name.id) {
                 Ok(to) => (Ok(to), false),
                 Err(e) => {
@@ -262,14 +303,19 @@ impl Ticket {
                 let e = io::Error::new(io::ErrorKind::Unsupported, "it has no name to persist");
                 return (Err(with_path(e, "persist", path)), true);
             };
+            let dir = match name.dir(session) {
+                Ok(Some(dir)) => dir,
+                Ok(None) => {
+                    let e = io::Error::new(io::ErrorKind::NotFound, "its directory is gone");
+                    return (Err(with_path(e, "persist", path)), false);
+                }
+                Err(e) => return (Err(with_path(e, "persist", path)), true),
+            };
             let target = sys::Target::Path(dest);
-            match sys::move_file(session.dir(), &name.name, &name.id, target, noclobber) {
+            match sys::move_file(&dir, &name.name, &name.id, target, noclobber) {
                 Ok(Removal::Removed) => (Ok(()), false),
                 Ok(Removal::Gone) => {
-                    let e = io::Error::new(
-                        io::ErrorKind::NotFound,
-                        "it is gone from the session directory",
-                    );
+                    let e = io::Error::new(io::ErrorKind::NotFound, "it is already gone");
                     (Err(with_path(e, "persist", path)), false)
                 }
                 Ok(Removal::Replaced) => (Err(replaced("persist", path)), false),

@@ -7,11 +7,14 @@
 
 use std::ffi::OsStr;
 use std::fmt;
+use std::io;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::async_handle::AsyncHandle;
+use super::memory::MemoryHandle;
 use super::sync_handle::SyncHandle;
 use crate::session::Session;
 use crate::sys::{self, FileId};
@@ -34,6 +37,10 @@ pub enum EntryKind {
     OpenFile,
     /// An unnamed file: closed on purge, freed by the system.
     AnonymousFile,
+    /// The bytes of a [`SpooledTempFile`](crate::SpooledTempFile) still in
+    /// memory: freed on purge. (Once it rolls over to disk, it is an
+    /// [`AnonymousFile`](EntryKind::AnonymousFile).)
+    SpooledMemory,
 }
 
 impl fmt::Display for EntryKind {
@@ -44,6 +51,7 @@ impl fmt::Display for EntryKind {
             EntryKind::AsyncTempFile => "async temp file",
             EntryKind::OpenFile => "open file",
             EntryKind::AnonymousFile => "anonymous file",
+            EntryKind::SpooledMemory => "spooled file in memory",
         })
     }
 }
@@ -73,11 +81,65 @@ impl EntryInfo {
     }
 }
 
-/// A name the registry made in its session directory, and what it held.
+/// A name the registry made in its session directory (or adopted outside
+/// it), and what it held.
 #[derive(Debug, Clone)]
 pub(crate) struct TrackedName {
     pub(crate) name: Box<OsStr>,
     pub(crate) id: FileId,
+    /// The directory that holds the name, when it is not the session
+    /// directory: an adopted path's parent, opened anew for each removal
+    /// (so an adopted path costs no fd while it waits).
+    pub(crate) outside: Option<Box<Path>>,
+}
+
+/// The directory a [`TrackedName`] is in, open.
+#[derive(Debug)]
+pub(crate) enum NameDir<'a> {
+    Session(&'a sys::Dir),
+    Outside(sys::Dir),
+}
+
+impl Deref for NameDir<'_> {
+    type Target = sys::Dir;
+    fn deref(&self) -> &sys::Dir {
+        match self {
+            NameDir::Session(dir) => dir,
+            NameDir::Outside(dir) => dir,
+        }
+    }
+}
+
+impl TrackedName {
+    /// A name made in the session directory.
+    pub(crate) fn in_session(name: Box<OsStr>, id: FileId) -> TrackedName {
+        TrackedName {
+            name,
+            id,
+            outside: None,
+        }
+    }
+
+    /// The name's directory, open; `None` if an adopted path's directory is
+    /// gone (or is no longer a directory): then so is the name.
+    pub(crate) fn dir<'a>(&self, session: &'a Session) -> io::Result<Option<NameDir<'a>>> {
+        let Some(parent) = &self.outside else {
+            return Ok(Some(NameDir::Session(session.dir())));
+        };
+        match sys::Dir::open(parent) {
+            Ok(dir) => Ok(Some(NameDir::Outside(dir))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound || sys::is_not_a_dir(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The name's full path.
+    pub(crate) fn path(&self, session: &Session) -> PathBuf {
+        match &self.outside {
+            None => session.child(&self.name),
+            Some(parent) => parent.join(&*self.name),
+        }
+    }
 }
 
 /// The handle an entry holds, if any.
@@ -92,6 +154,8 @@ pub(crate) enum Handle {
         handle: Arc<AsyncHandle>,
         path: Box<Path>,
     },
+    /// A spooled file's bytes in memory; a purge frees them.
+    Memory(Arc<MemoryHandle>),
 }
 
 /// What the registry holds for one live resource.
@@ -103,10 +167,16 @@ pub(crate) struct Entry {
     pub(crate) created: Instant,
     pub(crate) name: Option<TrackedName>,
     pub(crate) handle: Handle,
+    /// False once its guard disabled clean-up: no purge takes it, and its
+    /// guard's drop leaves its file (see `Ticket::set_cleanup`).
+    pub(crate) cleanup: bool,
 }
 
 /// How an entry without a name of its own is shown.
 pub(crate) const ANONYMOUS: &str = "(anonymous)";
+
+/// How a spooled file's bytes in memory are shown.
+pub(crate) const IN_MEMORY: &str = "(in memory)";
 
 impl Entry {
     pub(crate) fn new(kind: EntryKind, name: Option<TrackedName>, handle: Handle) -> Entry {
@@ -116,6 +186,7 @@ impl Entry {
             created: Instant::now(),
             name,
             handle,
+            cleanup: true,
         }
     }
 
@@ -127,7 +198,8 @@ impl Entry {
     pub(crate) fn path(&self, session: &Session) -> PathBuf {
         match (&self.handle, &self.name) {
             (Handle::Async { path, .. }, _) => path.to_path_buf(),
-            (_, Some(named)) => session.child(&named.name),
+            (Handle::Memory(_), _) => session.child(OsStr::new(IN_MEMORY)),
+            (_, Some(named)) => named.path(session),
             (_, None) => session.child(OsStr::new(ANONYMOUS)),
         }
     }

@@ -8,8 +8,8 @@
 //! - [`table`]: the concurrent table of entries;
 //! - [`core`]: the state a registry and its guards share, and a guard's
 //!   [`Ticket`](core::Ticket) (claim, act, put back);
-//! - [`sync_handle`], [`async_handle`]: how a purge reaches a file a guard
-//!   holds open;
+//! - [`sync_handle`], [`async_handle`], [`memory`]: how a purge reaches a
+//!   file a guard holds open, or a spooled file's bytes still in memory;
 //! - [`cleaner`]: a claimed entry to an outcome;
 //! - [`naming`]: how temp names are made;
 //! - [`reaper`], [`reserve`]: background clean-ups of dropped async guards,
@@ -23,6 +23,7 @@ pub(crate) mod async_handle;
 pub(crate) mod cleaner;
 pub(crate) mod core;
 pub(crate) mod entry;
+pub(crate) mod memory;
 pub(crate) mod naming;
 pub(crate) mod reaper;
 pub(crate) mod reserve;

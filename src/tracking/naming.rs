@@ -2,8 +2,9 @@
 //! the making of the name in the session directory.
 
 use std::ffi::{OsStr, OsString};
-use std::fs::File;
+use std::fs::{File, Permissions};
 use std::io;
+use std::path::Path;
 
 use super::entry::TrackedName;
 use crate::session::Session;
@@ -20,6 +21,13 @@ pub(crate) struct NameSpec {
     pub(crate) prefix: OsString,
     pub(crate) suffix: OsString,
     pub(crate) rand: usize,
+    /// Permissions before the umask (default 0600 for files, 0700 for
+    /// directories).
+    pub(crate) permissions: Option<Permissions>,
+    /// A file opened in append mode.
+    pub(crate) append: bool,
+    /// Made with its clean-up disabled (see `Ticket::set_cleanup`).
+    pub(crate) disable_cleanup: bool,
 }
 
 impl Default for NameSpec {
@@ -28,6 +36,9 @@ impl Default for NameSpec {
             prefix: OsString::from("tmp"),
             suffix: OsString::new(),
             rand: 6,
+            permissions: None,
+            append: false,
+            disable_cleanup: false,
         }
     }
 }
@@ -49,7 +60,12 @@ fn check_part(what: &str, part: &OsStr) -> io::Result<()> {
 impl NameSpec {
     /// True for the default naming, which reserve files use.
     pub(crate) fn is_default(&self) -> bool {
-        self.prefix == "tmp" && self.suffix.is_empty() && self.rand == 6
+        self.prefix == "tmp"
+            && self.suffix.is_empty()
+            && self.rand == 6
+            && self.permissions.is_none()
+            && !self.append
+            && !self.disable_cleanup
     }
 
     /// Refuses what cannot make a name of one path component: `/` or NUL, a
@@ -84,28 +100,58 @@ impl NameSpec {
         Ok(())
     }
 
-    /// Makes a temp file (mode 0600, `O_EXCL`) in the session; blocking.
+    /// Makes a temp file (mode 0600 unless chosen, `O_EXCL`) in the
+    /// session; blocking.
     pub(crate) fn create_file(&self, session: &Session) -> io::Result<(File, TrackedName)> {
         self.check()?;
         let ((file, id), name) =
-            session.make_name(&self.prefix, &self.suffix, self.rand, sys::create_file)?;
-        Ok((
-            file,
-            TrackedName {
-                name: name.into(),
-                id,
-            },
-        ))
+            session.make_name(&self.prefix, &self.suffix, self.rand, |dir, name| {
+                match (&self.permissions, self.append) {
+                    (None, false) => sys::create_file(dir, name),
+                    (permissions, append) => {
+                        sys::create_file_with(dir, name, permissions.as_ref(), append)
+                    }
+                }
+            })?;
+        Ok((file, TrackedName::in_session(name.into(), id)))
     }
 
-    /// Makes a temp dir (mode 0700) in the session; blocking.
+    /// Makes a temp dir (mode 0700 unless chosen) in the session; blocking.
     pub(crate) fn create_dir(&self, session: &Session) -> io::Result<TrackedName> {
         self.check()?;
-        let (id, name) =
-            session.make_name(&self.prefix, &self.suffix, self.rand, sys::create_dir)?;
-        Ok(TrackedName {
-            name: name.into(),
-            id,
-        })
+        let (id, name) = session.make_name(
+            &self.prefix,
+            &self.suffix,
+            self.rand,
+            |dir, name| match &self.permissions {
+                None => sys::create_dir(dir, name),
+                Some(permissions) => sys::create_dir_with(dir, name, Some(permissions)),
+            },
+        )?;
+        Ok(TrackedName::in_session(name.into(), id))
+    }
+
+    /// Makes a name in the session through `make`, given its full path (a
+    /// socket, a FIFO, anything), and records what the name holds right
+    /// after `make` returns; blocking. `make` must fail with
+    /// `AlreadyExists` (or `AddrInUse`) when the name is taken.
+    pub(crate) fn create_with<R>(
+        &self,
+        session: &Session,
+        mut make: impl FnMut(&Path) -> io::Result<R>,
+    ) -> io::Result<(R, TrackedName)> {
+        self.check()?;
+        let ((made, id), name) =
+            session.make_name(&self.prefix, &self.suffix, self.rand, |dir, name| {
+                let made = make(&session.child(name))?;
+                match sys::identify(dir, name)? {
+                    Some(id) => Ok((made, id)),
+                    None => Err(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        "the closure made nothing at the path it was given",
+                    )),
+                }
+            })?;
+        Ok((made, TrackedName::in_session(name.into(), id)))
     }
 }

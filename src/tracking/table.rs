@@ -84,6 +84,9 @@ mod map {
             pub(crate) fn collect<T>(&self, f: impl Fn(&Entry) -> T) -> Vec<T> {
                 self.0.lock().unwrap().values().map(f).collect()
             }
+            pub(crate) fn with<T>(&self, id: u64, f: impl FnOnce(&mut Entry) -> T) -> Option<T> {
+                self.0.lock().unwrap().get_mut(&id).map(f)
+            }
         }
     }
 }
@@ -138,12 +141,30 @@ impl Table {
         self.map.remove(&id).map(|(_, e)| e)
     }
 
+    /// Runs `f` on one entry in place, under its shard's lock: for a flag
+    /// or a clone, never I/O. `None` if it is not in the table.
+    #[cfg(not(tempreg_loom))]
+    pub(crate) fn with<T>(&self, id: u64, f: impl FnOnce(&mut Entry) -> T) -> Option<T> {
+        self.map.get_mut(&id).map(|mut e| f(e.value_mut()))
+    }
+
+    #[cfg(tempreg_loom)]
+    pub(crate) fn with<T>(&self, id: u64, f: impl FnOnce(&mut Entry) -> T) -> Option<T> {
+        self.map.with(id, f)
+    }
+
+    /// True if an entry that this process made has had its clean-up
+    /// disabled by its guard.
+    pub(crate) fn any_left_to_user(&self) -> bool {
+        !self.ids(|e| e.is_born_here() && !e.cleanup).is_empty()
+    }
+
     /// Takes every entry present now that this process made (a child forked
-    /// without exec leaves its parent's alone). Entries registered meanwhile
-    /// stay for the next call; entries dropped meanwhile are cleaned by
-    /// their guard.
+    /// without exec leaves its parent's alone) and whose clean-up its guard
+    /// did not disable. Entries registered meanwhile stay for the next call;
+    /// entries dropped meanwhile are cleaned by their guard.
     pub(crate) fn claim_all(&self) -> Vec<(u64, Entry)> {
-        let ids = self.ids(Entry::is_born_here);
+        let ids = self.ids(|e| e.is_born_here() && e.cleanup);
         ids.into_iter()
             .filter_map(|id| self.map.remove(&id))
             .collect()

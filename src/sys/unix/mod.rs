@@ -35,12 +35,14 @@ use std::path::Path;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
+mod chosen;
 mod lock;
 mod process;
 mod rename;
 mod signals;
 mod tree;
 
+pub(crate) use self::chosen::{create_dir_with, create_file_with, identify, reopen_file};
 pub(crate) use self::lock::{age_of, create_lock, open_again, probe_lock, remove_lock, LockFile};
 #[cfg(all(test, tempreg_loom))]
 pub(crate) use self::process::is_open;
