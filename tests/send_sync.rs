@@ -48,6 +48,20 @@ fn public_types_are_send_and_sync() {
     send_sync_debug::<PanicPolicy>();
     send_sync_debug::<RegistryClosed>();
     send_sync::<Result<TempFile, PersistError>>();
+    send_sync_debug::<tempreg::SpooledTempFile>();
+    send_sync_debug::<tempreg::SpooledData>();
+    send_sync_debug::<tempreg::AnonymousFile>();
+    send_sync_debug::<tempreg::compat::NamedTempFile>();
+    send_sync_debug::<tempreg::compat::TempPath>();
+    send_sync_debug::<tempreg::compat::TempDir>();
+    send_sync_debug::<tempreg::compat::SpooledTempFile>();
+    send_sync_debug::<tempreg::compat::Builder<'static, 'static>>();
+    send_sync_debug::<tempreg::compat::PersistError>();
+    send_sync_debug::<tempreg::compat::PathPersistError>();
+    std_error::<tempreg::compat::PersistError>();
+    std_error::<tempreg::compat::PathPersistError>();
+    into_io::<tempreg::compat::PersistError>();
+    into_io::<tempreg::compat::PathPersistError>();
 
     fn clone_debug<T: Clone + Debug>() {}
     clone_debug::<ResourceRegistry>();
@@ -75,6 +89,7 @@ fn guards_are_unwind_safe() {
     unwind_safe::<TrackedFile>();
     unwind_safe::<tempreg::AnonymousFile>();
     unwind_safe::<TempOptions<'static>>();
+    unwind_safe::<tempreg::SpooledTempFile>();
 
     let root = tempfile::tempdir().unwrap();
     let registry = registry_in(root.path());
