@@ -10,14 +10,12 @@ use crate::SpooledData;
 
 /// A spooled temp file with at most `max_size` bytes in memory, as
 /// `tempfile::spooled_tempfile`.
-#[must_use]
 pub fn spooled_tempfile(max_size: usize) -> SpooledTempFile {
     SpooledTempFile::new(max_size)
 }
 
 /// A spooled temp file that rolls over into `dir`, as
 /// `tempfile::spooled_tempfile_in`.
-#[must_use]
 pub fn spooled_tempfile_in<P: AsRef<Path>>(max_size: usize, dir: P) -> SpooledTempFile {
     SpooledTempFile::new_in(max_size, dir)
 }
