@@ -283,11 +283,28 @@ fn every_guard_a_purge_closed_fails_its_io_with_a_closed_error() {
 fn a_purge_frees_a_held_temp_files_space_at_once() {
     // 768 KiB in a temp file on a 1 MiB tmpfs; while its guard is still
     // held, a purge must give the space back, or a second file cannot fit.
+    // In a process of its own: a test thread of this binary spawning a
+    // process meanwhile would hold a copy of every fd (the file's too) in
+    // its child until that child execs.
     let mountpoint = tempfile::tempdir().unwrap();
     let Some(mount) = or_skip(Mount::tmpfs(mountpoint.path(), "1m")) else {
         return;
     };
-    let registry = registry_in(&mount.dir);
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    support::child_args(&mut cmd, "child_process_entry", "space", &mount.dir, &mount.dir);
+    let output = Running::start(cmd, "the space child").output(RUN_TIMEOUT);
+    let shown = support::describe(&output);
+    assert!(output.status.success(), "{shown}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("child: space freed"),
+        "{shown}"
+    );
+    assert_empty_dir(&mount.dir);
+    drop(mount);
+}
+
+fn child_space(root: &Path) {
+    let registry = registry_in(root);
     let chunk = vec![0x5a; 768 << 10];
     let mut first = registry.temp_file().unwrap();
     first.write_all(&chunk).unwrap();
@@ -300,8 +317,7 @@ fn a_purge_frees_a_held_temp_files_space_at_once() {
         .write_all(&chunk)
         .expect("the purged file's space was freed while its guard lives");
     drop((first, second, registry));
-    assert_empty_dir(&mount.dir);
-    drop(mount);
+    println!("child: space freed");
 }
 
 #[test]
@@ -353,6 +369,7 @@ fn child_process_entry() {
     };
     match scenario.as_str() {
         "read-only-tree" => child_read_only_tree(&root),
+        "space" => child_space(&root),
         other => panic!("unknown scenario {other}"),
     }
 }

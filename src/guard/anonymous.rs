@@ -11,7 +11,10 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
+#[cfg(unix)]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+#[cfg(windows)]
+use std::os::windows::io::{AsHandle, AsRawHandle, BorrowedHandle, RawHandle};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -208,15 +211,31 @@ impl fmt::Debug for AnonymousFile {
     }
 }
 
+#[cfg(unix)]
 impl AsFd for AnonymousFile {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.file.get().as_fd()
     }
 }
 
+#[cfg(unix)]
 impl AsRawFd for AnonymousFile {
     fn as_raw_fd(&self) -> RawFd {
         self.file.get().as_raw_fd()
+    }
+}
+
+#[cfg(windows)]
+impl AsHandle for AnonymousFile {
+    fn as_handle(&self) -> BorrowedHandle<'_> {
+        self.file.get().as_handle()
+    }
+}
+
+#[cfg(windows)]
+impl AsRawHandle for AnonymousFile {
+    fn as_raw_handle(&self) -> RawHandle {
+        self.file.get().as_raw_handle()
     }
 }
 

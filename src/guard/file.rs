@@ -3,7 +3,10 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
+#[cfg(unix)]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+#[cfg(windows)]
+use std::os::windows::io::{AsHandle, AsRawHandle, BorrowedHandle, RawHandle};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -231,15 +234,31 @@ impl AsRef<Path> for TempFile {
     }
 }
 
+#[cfg(unix)]
 impl AsFd for TempFile {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.file.get().as_fd()
     }
 }
 
+#[cfg(unix)]
 impl AsRawFd for TempFile {
     fn as_raw_fd(&self) -> RawFd {
         self.file.get().as_raw_fd()
+    }
+}
+
+#[cfg(windows)]
+impl AsHandle for TempFile {
+    fn as_handle(&self) -> BorrowedHandle<'_> {
+        self.file.get().as_handle()
+    }
+}
+
+#[cfg(windows)]
+impl AsRawHandle for TempFile {
+    fn as_raw_handle(&self) -> RawHandle {
+        self.file.get().as_raw_handle()
     }
 }
 

@@ -208,21 +208,30 @@ fn workers_for(n: usize) -> usize {
 }
 
 fn start_log(core: &Core) {
-    tracing::info!(
-        session = %core.session.path().display(),
-        entries = core.table.len(),
-        "tempreg purge started"
-    );
+    let entries = core.table.len();
+    // A purge with nothing to do (the last one before an exit, say) is not
+    // news at the info level.
+    if entries == 0 {
+        tracing::debug!(session = %core.session.path().display(), "tempreg purge started");
+    } else {
+        tracing::info!(session = %core.session.path().display(), entries, "tempreg purge started");
+    }
 }
 
 fn end_log(core: &Core, report: &PurgeReport) {
+    let done = report.removed() + report.closed() + report.already_gone() + report.failures().len();
+    let elapsed_us = report.elapsed().as_micros() as u64;
+    if done == 0 {
+        tracing::debug!(session = %core.session.path().display(), elapsed_us, "tempreg purge finished");
+        return;
+    }
     tracing::info!(
         session = %core.session.path().display(),
         removed = report.removed(),
         closed = report.closed(),
         already_gone = report.already_gone(),
         failures = report.failures().len(),
-        elapsed_ms = report.elapsed().as_secs_f64() * 1e3,
+        elapsed_us,
         "tempreg purge finished"
     );
 }

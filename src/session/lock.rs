@@ -11,7 +11,6 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use super::format::{LockNote, LOCK_NAME, LOCK_NEW_NAME, NOTE_MAX};
@@ -74,7 +73,7 @@ impl SessionLock {
 
     /// A shared lock of its own on `dir`'s lock file, for a child to
     /// inherit across exec.
-    pub(crate) fn for_child(&self, dir: &sys::Dir) -> io::Result<OwnedFd> {
+    pub(crate) fn for_child(&self, dir: &sys::Dir) -> io::Result<sys::Inheritable> {
         self.file.shared_for_child(dir, OsStr::new(LOCK_NAME))
     }
 

@@ -28,7 +28,6 @@ mod sweep;
 
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -62,9 +61,10 @@ pub(crate) struct Session {
     dir: sys::Dir,
     id: FileId,
     /// Held for the session's whole life; dropping it releases the lock.
-    /// Behind a mutex because [`Session::in_use_by_others`] replaces it; held
-    /// only for a lock call, never with another lock of ours.
-    lock: Mutex<SessionLock>,
+    /// Behind a mutex because [`Session::in_use_by_others`] replaces it and
+    /// the removal lets go of it once the lock file is gone; held only for a
+    /// lock call, never with another lock of ours.
+    lock: Mutex<Option<SessionLock>>,
     removal: Mutex<Removing>,
     removal_done: Condvar,
     /// The fork generation that made the session (see [`sys::fork_generation`]).
@@ -226,7 +226,7 @@ impl Session {
             name,
             dir,
             id,
-            lock: Mutex::new(lock),
+            lock: Mutex::new(Some(lock)),
             removal: Mutex::new(Removing::No),
             removal_done: Condvar::new(),
             generation: sys::fork_generation(),
@@ -318,15 +318,25 @@ impl Session {
         ))
     }
 
-    fn session_lock(&self) -> MutexGuard<'_, SessionLock> {
+    fn session_lock(&self) -> MutexGuard<'_, Option<SessionLock>> {
         self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The error for a lock already let go (the session is being removed).
+    fn no_lock(&self) -> io::Error {
+        with_path(
+            io::Error::new(io::ErrorKind::NotFound, "the session is being removed"),
+            "lock",
+            &self.path.join(LOCK_NAME),
+        )
     }
 
     /// A lock of its own for a child process (see
     /// `ResourceRegistry::spawn_in_session`).
-    pub(crate) fn inheritable_lock(&self) -> io::Result<OwnedFd> {
-        self.session_lock()
-            .for_child(&self.dir)
+    pub(crate) fn inheritable_lock(&self) -> io::Result<sys::Inheritable> {
+        let lock = self.session_lock();
+        let lock = lock.as_ref().ok_or_else(|| self.no_lock())?;
+        lock.for_child(&self.dir)
             .map_err(|e| with_path(e, "lock for a child", &self.path.join(LOCK_NAME)))
     }
 
@@ -335,12 +345,13 @@ impl Session {
     /// alone from then on.
     pub(crate) fn in_use_by_others(&self) -> io::Result<bool> {
         let mut lock = self.session_lock();
-        let found = lock
+        let held = lock.as_ref().ok_or_else(|| self.no_lock())?;
+        let found = held
             .others_hold(&self.dir)
             .map_err(|e| with_path(e, "test the lock of", &self.path.join(LOCK_NAME)))?;
         Ok(match found {
             Some(alone) => {
-                *lock = alone;
+                *lock = Some(alone);
                 false
             }
             None => true,
@@ -358,7 +369,9 @@ impl Session {
     /// its lock note says `kept`, so no sweep removes it either.
     pub(crate) fn keep(&self) -> io::Result<()> {
         let pid = std::process::id();
-        self.session_lock()
+        let lock = self.session_lock();
+        lock.as_ref()
+            .ok_or_else(|| self.no_lock())?
             .rewrite(LockNote { pid, kept: true })
             .map_err(|e| with_path(e, "mark kept", &self.path.join(LOCK_NAME)))?;
         *self.removal.lock().unwrap_or_else(|p| p.into_inner()) = Removing::Done;
@@ -425,6 +438,9 @@ impl Session {
             .map_err(|e| with_path(e, "clear session directory", &self.path))?;
         lock::remove(&self.dir)
             .map_err(|e| with_path(e, "remove lock file", &self.path.join(LOCK_NAME)))?;
+        // Its name is gone, so no sweeper can find it any more: let go of it
+        // (on Windows a file still open may keep its name until closed).
+        drop(self.session_lock().take());
         match sys::remove_dir(&self.root_dir, &self.name, &self.id) {
             Ok(Removal::Removed | Removal::Gone) => {
                 tracing::debug!(session = %self.path.display(), "tempreg session removed");

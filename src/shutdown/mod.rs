@@ -94,7 +94,11 @@ impl Shared {
             let mut slot = lock(&self.reason);
             if slot.is_none() {
                 *slot = Some((reason, Instant::now()));
-                tracing::info!(%reason, "tempreg shutdown begun");
+                if self.watchdog.get().is_some() {
+                    tracing::info!(%reason, "tempreg shutdown begun; a second signal ends the process at once");
+                } else {
+                    tracing::info!(%reason, "tempreg shutdown begun");
+                }
             }
         }
         self.token.cancel();
@@ -230,11 +234,13 @@ impl ShutdownBuilder {
     }
 
     /// Also listen for SIGHUP.
+    #[cfg(unix)]
     pub fn sighup(self) -> Self {
         self.signal(sys::HANGUP)
     }
 
     /// Also listen for SIGQUIT.
+    #[cfg(unix)]
     pub fn sigquit(self) -> Self {
         self.signal(sys::QUIT)
     }
@@ -436,7 +442,16 @@ impl Shutdown {
     pub fn add_registry(&self, registry: &ResourceRegistry) {
         lock(&self.shared.registries).push(registry.clone());
         lock(&self.shared.steps).push(Step {
-            name: format!("purge {}", registry.session_dir().display()),
+            // The session's name says which registry; the whole path is in
+            // the purge report's failures, if any.
+            name: format!(
+                "purge {}",
+                registry
+                    .session_dir()
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+            ),
             kind: StepKind::Purge(registry.clone()),
         });
     }

@@ -127,7 +127,6 @@ fn watch(shared: &Weak<Shared>, grace: Duration, events: &mpsc::Receiver<Event>)
                 }
                 signalled = true;
                 begun.get_or_insert_with(Instant::now);
-                tracing::info!(signal = %signal_name(sig), "tempreg shutdown begun by signal");
                 shared.begin(ShutdownReason::Signal(sig));
             }
             Event::Begun => {

@@ -38,6 +38,7 @@
 //!   `None` where the caller has a fallback), never a silent no-op.
 
 #[cfg_attr(unix, path = "unix/mod.rs")]
+#[cfg_attr(windows, path = "windows/mod.rs")]
 mod imp;
 
 pub(crate) use self::imp::*;

@@ -17,7 +17,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::time::{Duration, SystemTime};
 
 use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags};
@@ -70,7 +70,7 @@ impl LockFile {
     /// lock, as an fd a child inherits across exec (no `O_CLOEXEC`): the
     /// session stays live while the child (or what it started) keeps it.
     /// Waits for a look that holds the lock this moment (it lets go at once).
-    pub(crate) fn shared_for_child(&self, dir: &Dir, name: &OsStr) -> io::Result<OwnedFd> {
+    pub(crate) fn shared_for_child(&self, dir: &Dir, name: &OsStr) -> io::Result<super::Inheritable> {
         let own = open_again(dir, name)?;
         rustix::fs::flock(&own.file, FlockOperation::LockShared)?;
         // The dup shares the description (and the lock) and has no

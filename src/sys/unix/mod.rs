@@ -56,6 +56,9 @@ pub(crate) use self::signals::{
 };
 pub(crate) use self::tree::{clear_dir, measure, remove_dir, remove_file, Listing};
 
+/// A handle a child process inherits across exec.
+pub(crate) type Inheritable = OwnedFd;
+
 /// The identity of a file: device, inode, type and, where known, birth
 /// time.
 ///

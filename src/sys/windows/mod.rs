@@ -1,0 +1,302 @@
+//! Windows: handles through `std` (`OpenOptionsExt` for the share modes and
+//! flags), `windows-sys` for what `std` does not do (file identities,
+//! deletion and locks by handle, console control events).
+//!
+//! - **Identity**: volume serial number, file index, creation time and kind,
+//!   from one `GetFileInformationByHandle` on a handle opened without
+//!   following a reparse point (`FILE_FLAG_OPEN_REPARSE_POINT`).
+//! - **Deletion by handle**: a name is opened, its identity compared, and
+//!   the file deleted through that same handle (`FileDispositionInfoEx` with
+//!   POSIX semantics, so the name goes at once; `FileDispositionInfo` where
+//!   the system refuses that, as Wine does: the name then goes when the last
+//!   handle closes). There is no window between check and deletion at all,
+//!   which Unix cannot offer.
+//! - **Trees**: directories are walked by path (`std::fs::read_dir`), each
+//!   entry opened without following reparse points: a symlink, a junction
+//!   or a volume mount point is deleted as a link, never entered, so a
+//!   removal never leaves the tree nor crosses into another volume.
+//!   Read-only files and directories of ours lose the read-only attribute
+//!   to be deleted.
+//! - **Locks**: `LockFileEx` on one byte far past the end of the lock file
+//!   (so the note in it stays readable and writable), shared for holders,
+//!   exclusive for a sweeper; the system releases a lock when its handle
+//!   closes, however the process ended. Files are opened with
+//!   `FILE_SHARE_DELETE`, so a live file can be renamed and deleted.
+//! - **Anonymous files**: `FILE_FLAG_DELETE_ON_CLOSE`: a name in the session
+//!   directory while open, gone when the handle closes, even if the process
+//!   is killed.
+//! - **Not available**: revoking a sync handle (a purge deletes the file and
+//!   marks the guard closed, but the handle stays open until the guard
+//!   drops), fork generations (no fork), a listing that judges many
+//!   identities at once, and owners of sessions (`%TEMP%` is per user;
+//!   every session there is judged).
+//!
+//! Files: this one (identities, directories, creating), [`tree`] (every
+//! removal), [`rename`], [`lock`] (session locks), [`process`] (open files,
+//! `atexit`), [`signals`] (console control events).
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::windows::fs::OpenOptionsExt;
+use std::os::windows::io::AsRawHandle;
+use std::path::{Path, PathBuf};
+
+use windows_sys::Win32::Foundation::HANDLE;
+use windows_sys::Win32::Storage::FileSystem::{
+    GetFileInformationByHandle, BY_HANDLE_FILE_INFORMATION, DELETE, FILE_ATTRIBUTE_DIRECTORY,
+    FILE_ATTRIBUTE_REPARSE_POINT, FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT,
+    FILE_READ_ATTRIBUTES, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
+    FILE_WRITE_ATTRIBUTES,
+};
+
+mod lock;
+mod process;
+mod rename;
+mod signals;
+mod tree;
+
+pub(crate) use self::lock::{age_of, create_lock, open_again, probe_lock, remove_lock, LockFile};
+pub(crate) use self::process::{
+    at_exit, duplicate, fork_generation, revoke, sync_data, watch_forks, RawFile,
+};
+pub(crate) use self::rename::{move_file, rename_in, Target};
+pub(crate) use self::signals::{
+    default_action_switch, die_by, is_catchable_signal, signal_name, SignalCloser,
+    SignalListener, CLEANUP_SIGNALS, STOP_SIGNALS,
+};
+pub(crate) use self::tree::{clear_dir, measure, remove_dir, remove_file, Listing};
+
+/// A handle a child process inherits (marked inheritable).
+pub(crate) type Inheritable = std::os::windows::io::OwnedHandle;
+
+/// Every sharing mode: others may read, write, rename and delete what we
+/// hold open.
+const SHARE_ALL: u32 = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
+
+/// What an entry is, for the identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    Dir,
+    /// A symlink, a junction, a mount point: never entered.
+    Link,
+}
+
+/// The identity of a file: volume, file index, kind and creation time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FileId {
+    volume: u32,
+    index: u64,
+    /// 100 ns ticks since 1601; 0 if unknown.
+    born: u64,
+    kind: Kind,
+}
+
+impl FileId {
+    /// True if `found` is the file this identity was recorded for.
+    pub(crate) fn matches(&self, found: &FileId) -> bool {
+        self.volume == found.volume
+            && self.index == found.index
+            && self.kind == found.kind
+            && (self.born == 0 || found.born == 0 || self.born == found.born)
+    }
+}
+
+/// What one lookup says about an open handle.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    id: FileId,
+    size: u64,
+    attributes: u32,
+}
+
+fn meta_of(file: &File) -> io::Result<Meta> {
+    let mut info = BY_HANDLE_FILE_INFORMATION::default();
+    // SAFETY: the handle is open for the call (borrowed from `file`), and
+    // `info` is a valid, writable out-parameter of the right size.
+    let ok = unsafe { GetFileInformationByHandle(file.as_raw_handle() as HANDLE, &mut info) };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let attributes = info.dwFileAttributes;
+    let kind = if attributes & FILE_ATTRIBUTE_REPARSE_POINT != 0 {
+        Kind::Link
+    } else if attributes & FILE_ATTRIBUTE_DIRECTORY != 0 {
+        Kind::Dir
+    } else {
+        Kind::File
+    };
+    let born = (u64::from(info.ftCreationTime.dwHighDateTime) << 32)
+        | u64::from(info.ftCreationTime.dwLowDateTime);
+    Ok(Meta {
+        id: FileId {
+            volume: info.dwVolumeSerialNumber,
+            index: (u64::from(info.nFileIndexHigh) << 32) | u64::from(info.nFileIndexLow),
+            born,
+            kind,
+        },
+        size: (u64::from(info.nFileSizeHigh) << 32) | u64::from(info.nFileSizeLow),
+        attributes,
+    })
+}
+
+/// Opens `path` to look at it and, with `delete`, to delete it, never
+/// following a reparse point; a directory too. `None` if there is no such
+/// name.
+fn open_entry(path: &Path, delete: bool) -> io::Result<Option<File>> {
+    let mut access = FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES;
+    if delete {
+        access |= DELETE;
+    }
+    let opened = OpenOptions::new()
+        .access_mode(access)
+        .share_mode(SHARE_ALL)
+        .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS)
+        .open(path);
+    match opened {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Directories
+
+/// An open directory: its path (Windows works by path) and a handle that
+/// keeps it from being replaced while we hold it.
+#[derive(Debug)]
+pub(crate) struct Dir {
+    path: PathBuf,
+    handle: File,
+}
+
+impl Dir {
+    /// Opens a directory named by the user (a root).
+    pub(crate) fn open(path: &Path) -> io::Result<Dir> {
+        let handle = OpenOptions::new()
+            .access_mode(FILE_READ_ATTRIBUTES)
+            .share_mode(SHARE_ALL)
+            .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
+            .open(path)?;
+        if meta_of(&handle)?.attributes & FILE_ATTRIBUTE_DIRECTORY == 0 {
+            return Err(io::Error::from(io::ErrorKind::NotADirectory));
+        }
+        Ok(Dir {
+            path: path.to_path_buf(),
+            handle,
+        })
+    }
+
+    /// Opens the directory `name` inside this one, never following a reparse
+    /// point (a link is `NotADirectory`, like a file).
+    pub(crate) fn open_child(&self, name: &OsStr) -> io::Result<Dir> {
+        let path = self.path.join(name);
+        let handle = open_entry(&path, false)?
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        if meta_of(&handle)?.id.kind != Kind::Dir {
+            return Err(io::Error::from(io::ErrorKind::NotADirectory));
+        }
+        Ok(Dir { path, handle })
+    }
+
+    /// The identity of this directory.
+    pub(crate) fn id(&self) -> io::Result<FileId> {
+        Ok(meta_of(&self.handle)?.id)
+    }
+
+    /// Windows keeps each user's temp directory apart: every session found
+    /// is judged as this user's.
+    pub(crate) fn is_ours(&self) -> io::Result<bool> {
+        Ok(true)
+    }
+
+    /// As [`is_ours`](Self::is_ours), for a name in this directory.
+    pub(crate) fn child_is_ours(&self, name: &OsStr) -> io::Result<Option<bool>> {
+        Ok(std::fs::symlink_metadata(self.path.join(name)).ok().map(|_| true))
+    }
+
+    fn child(&self, name: &OsStr) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+/// True for the errors [`Dir::open_child`] gives for a link or something
+/// that is not a directory.
+pub(crate) fn is_not_a_dir(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotADirectory
+}
+
+/// The names in `dir`, without `.` and `..`.
+pub(crate) fn list(dir: &Dir) -> io::Result<Vec<OsString>> {
+    std::fs::read_dir(&dir.path)?
+        .map(|entry| entry.map(|e| e.file_name()))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Creating
+
+/// Creates the file `name` in `dir` (it must not exist) and returns it open
+/// for reading and writing, with its identity.
+pub(crate) fn create_file(dir: &Dir, name: &OsStr) -> io::Result<(File, FileId)> {
+    let path = dir.child(name);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .share_mode(SHARE_ALL)
+        .open(&path)?;
+    match meta_of(&file) {
+        Ok(meta) => Ok((file, meta.id)),
+        Err(e) => {
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            Err(e)
+        }
+    }
+}
+
+/// Creates the directory `name` in `dir` and returns its identity.
+pub(crate) fn create_dir(dir: &Dir, name: &OsStr) -> io::Result<FileId> {
+    let path = dir.child(name);
+    std::fs::create_dir(&path)?;
+    let handle = open_entry(&path, false)?
+        .ok_or_else(|| io::Error::other("the new directory was removed at once"))?;
+    let meta = meta_of(&handle)?;
+    if meta.id.kind != Kind::Dir {
+        return Err(io::Error::other("the new directory was replaced at once"));
+    }
+    Ok(meta.id)
+}
+
+/// A file the system deletes when its handle closes, even if the process is
+/// killed (`FILE_FLAG_DELETE_ON_CLOSE`). It has a name in `dir` while open.
+pub(crate) fn anonymous_file(dir: &Dir) -> io::Result<Option<File>> {
+    use windows_sys::Win32::Storage::FileSystem::{
+        FILE_ATTRIBUTE_TEMPORARY, FILE_FLAG_DELETE_ON_CLOSE,
+    };
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    for _ in 0..16 {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!(".anonymous-{}-{n}", std::process::id());
+        let opened = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .share_mode(SHARE_ALL)
+            .access_mode(windows_sys::Win32::Foundation::GENERIC_READ
+                | windows_sys::Win32::Foundation::GENERIC_WRITE
+                | DELETE)
+            .custom_flags(FILE_FLAG_DELETE_ON_CLOSE)
+            .attributes(FILE_ATTRIBUTE_TEMPORARY)
+            .open(dir.child(OsStr::new(&name)));
+        match opened {
+            Ok(file) => return Ok(Some(file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::from(io::ErrorKind::AlreadyExists))
+}
