@@ -196,7 +196,7 @@ impl Session {
         let undo = scopeguard::guard((), |()| {
             let _ = sys::remove_dir(&root_dir, &init_name, &id);
         });
-        let dir = root_dir
+        let mut dir = root_dir
             .open_child(&init_name)
             .map_err(|e| with_path(e, "open session directory", &init_path))?;
         if !id.matches(&dir.id().map_err(|e| with_path(e, "stat", &init_path))?) {
@@ -215,6 +215,7 @@ impl Session {
         )
         .map_err(|e| with_path(e, "name session directory in", &root))?;
         scopeguard::ScopeGuard::into_inner(undo);
+        dir.renamed(&root_dir, &name);
         let path = root.join(&name);
         debug_assert!(SessionName::parse(&name).is_some_and(|n| !n.init && n.pid == pid));
         own_sessions().push((id, name.clone()));

@@ -451,11 +451,16 @@ fn judge(
     let freed = sys::clear_dir(&dir, &|n| n == OsStr::new(LOCK_NAME))
         .map_err(|e| with_path(e, "clear", path))?;
     lock::remove(&dir).map_err(|e| with_path(e, "remove lock of", path))?;
+    // Our handles go before the directory: Windows keeps a name that is
+    // still open (where it cannot delete the POSIX way) until it closes.
+    // A sweeper that opened the lock file before it was removed may take
+    // it now; it finds nothing left to remove.
+    drop(lock);
+    drop(dir);
     match sys::remove_dir(root_dir, name, &id) {
         Ok(Removal::Removed | Removal::Gone) => {}
         Ok(Removal::Replaced) => return Err(replaced("remove", path)),
         Err(e) => return Err(with_path(e, "remove", path)),
     }
-    drop(lock);
     Ok(Some(info(SessionState::Orphaned, pid, age, freed)))
 }

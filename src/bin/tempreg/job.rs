@@ -130,8 +130,9 @@ impl Launcher {
 
     /// The command `child` (started as [`prepare`](Self::prepare) set it
     /// up) has started: passes the signals on to its group from now on.
-    pub(crate) fn start(self, child: &Child) -> Job {
-        let group = Pid::from_child(child);
+    pub(crate) fn start(self, child: Child) -> Job {
+        // Waited for by its pid (`waitpid`, to see its stops too).
+        let group = Pid::from_child(&child);
         let asked_to_end = Arc::new(AtomicBool::new(false));
         let handle = self.signals.handle();
         let asked = Arc::clone(&asked_to_end);
@@ -407,4 +408,40 @@ pub(crate) fn die_by(signal: i32) -> ExitCode {
         libc::raise(signal);
     }
     ExitCode::from(u8::try_from(128 + signal).unwrap_or(crate::EXIT_OWN_FAILURE))
+}
+
+/// The signal that killed the command, if one did.
+pub(crate) fn killed_by(status: ExitStatus) -> Option<i32> {
+    status.signal()
+}
+
+/// True if the command's death left a core file.
+pub(crate) fn core_dumped(status: ExitStatus) -> bool {
+    status.core_dumped()
+}
+
+/// How tempreg ends for the command's exit `code` (0 to 255 on Unix).
+pub(crate) fn exit_code(code: i32) -> crate::Exit {
+    crate::Exit::Code(u8::try_from(code).unwrap_or(crate::EXIT_OWN_FAILURE))
+}
+
+/// Why a command could not be started, as a shell tells it.
+pub(crate) enum SpawnFailure {
+    /// No such program: 127.
+    NotFound,
+    /// Found but not runnable (permissions, format): 126.
+    CannotRun,
+    /// tempreg's own failure (no process or descriptor to spare): 125.
+    Ours,
+}
+
+/// Sorts a failed spawn's error; see [`SpawnFailure`].
+pub(crate) fn spawn_failure(e: &io::Error) -> SpawnFailure {
+    match e.raw_os_error() {
+        Some(libc::ENOENT | libc::ENOTDIR) => SpawnFailure::NotFound,
+        Some(libc::EAGAIN | libc::ENOMEM | libc::EMFILE | libc::ENFILE) | None => {
+            SpawnFailure::Ours
+        }
+        Some(_) => SpawnFailure::CannotRun,
+    }
 }

@@ -41,7 +41,9 @@
 //! - [`run`]: `tempreg run`: the session, the command, what happens to the
 //!   session afterwards.
 //! - [`job`]: the command's process group: signals passed on, the
-//!   terminal, job-control stops, and dying by the command's signal.
+//!   terminal, job-control stops, and dying by the command's signal
+//!   (`job.rs`); on Windows, the console's Ctrl+C and 32-bit exit codes
+//!   (`job_windows.rs`).
 //! - [`sessions`]: `tempreg sweep` and `tempreg ls`.
 
 use std::ffi::OsString;
@@ -51,6 +53,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[cfg(unix)]
+mod job;
+#[cfg(windows)]
+#[path = "job_windows.rs"]
 mod job;
 mod run;
 mod sessions;
@@ -198,6 +204,9 @@ enum Exit {
     Code(u8),
     /// Killed by this signal: the command's own end, passed on.
     Signal(i32),
+    /// Windows: an exit code that does not fit in a byte (an `NTSTATUS`).
+    #[cfg(windows)]
+    Raw(i32),
 }
 
 fn main() -> ExitCode {
@@ -226,6 +235,8 @@ fn main() -> ExitCode {
     match exit {
         Exit::Code(code) => ExitCode::from(code),
         Exit::Signal(signal) => job::die_by(signal),
+        #[cfg(windows)]
+        Exit::Raw(code) => job::exit_raw(code),
     }
 }
 

@@ -23,7 +23,6 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -85,7 +84,7 @@ pub(crate) fn run(root: &Path, keep_on_failure: bool, command: &[OsString]) -> E
             return Exit::Code(spawn_failure_code(&e));
         }
     };
-    let mut job = launcher.start(&child);
+    let mut job = launcher.start(child);
     let status = match job.wait() {
         Ok(status) => status,
         Err(e) => {
@@ -171,7 +170,7 @@ fn session_still_in_use(
     job: &Job,
     status: ExitStatus,
 ) -> io::Result<bool> {
-    let asked_to_end = job.asked_to_end() || status.signal().is_some();
+    let asked_to_end = job.asked_to_end() || job::killed_by(status).is_some();
     let deadline = Instant::now() + GRACE;
     loop {
         if !registry.is_session_in_use()? {
@@ -186,8 +185,8 @@ fn session_still_in_use(
 
 /// How tempreg ends for the command's `status`.
 fn exit_of(status: ExitStatus) -> Exit {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => Exit::Code(u8::try_from(code).unwrap_or(EXIT_OWN_FAILURE)),
+    match (status.code(), job::killed_by(status)) {
+        (Some(code), _) => job::exit_code(code),
         (None, Some(signal)) => Exit::Signal(signal),
         (None, None) => Exit::Code(EXIT_OWN_FAILURE),
     }
@@ -195,9 +194,9 @@ fn exit_of(status: ExitStatus) -> Exit {
 
 /// "exited with status 3", "was killed by SIGTERM".
 fn ended(status: ExitStatus) -> String {
-    match (status.code(), status.signal()) {
+    match (status.code(), job::killed_by(status)) {
         (Some(code), _) => format!("exited with status {code}"),
-        (None, Some(signal)) if status.core_dumped() => {
+        (None, Some(signal)) if job::core_dumped(status) => {
             format!("was killed by {} (core dumped)", job::signal_name(signal))
         }
         (None, Some(signal)) => format!("was killed by {}", job::signal_name(signal)),
@@ -209,9 +208,9 @@ fn ended(status: ExitStatus) -> String {
 /// found but not runnable; 125 when the failure is tempreg's (no process
 /// or file descriptor to spare, the session's lock).
 fn spawn_failure_code(e: &io::Error) -> u8 {
-    match e.raw_os_error() {
-        Some(libc::ENOENT | libc::ENOTDIR) => EXIT_NOT_FOUND,
-        Some(libc::EAGAIN | libc::ENOMEM | libc::EMFILE | libc::ENFILE) | None => EXIT_OWN_FAILURE,
-        Some(_) => EXIT_CANNOT_RUN,
+    match job::spawn_failure(e) {
+        job::SpawnFailure::NotFound => EXIT_NOT_FOUND,
+        job::SpawnFailure::CannotRun => EXIT_CANNOT_RUN,
+        job::SpawnFailure::Ours => EXIT_OWN_FAILURE,
     }
 }

@@ -70,7 +70,11 @@ impl LockFile {
     /// lock, as an fd a child inherits across exec (no `O_CLOEXEC`): the
     /// session stays live while the child (or what it started) keeps it.
     /// Waits for a look that holds the lock this moment (it lets go at once).
-    pub(crate) fn shared_for_child(&self, dir: &Dir, name: &OsStr) -> io::Result<super::Inheritable> {
+    pub(crate) fn shared_for_child(
+        &self,
+        dir: &Dir,
+        name: &OsStr,
+    ) -> io::Result<super::Inheritable> {
         let own = open_again(dir, name)?;
         rustix::fs::flock(&own.file, FlockOperation::LockShared)?;
         // The dup shares the description (and the lock) and has no

@@ -230,6 +230,10 @@ impl Dir {
         Ok(Dir { fd })
     }
 
+    /// Tells the handle that the directory was renamed to `name` in
+    /// `parent`. Nothing to do here: a descriptor follows its directory.
+    pub(crate) fn renamed(&mut self, _parent: &Dir, _name: &OsStr) {}
+
     /// The identity of this directory.
     pub(crate) fn id(&self) -> io::Result<FileId> {
         Ok(meta_of(self.fd.as_fd())?.id)

@@ -31,7 +31,8 @@
 //!   identities at once, and owners of sessions (`%TEMP%` is per user;
 //!   every session there is judged).
 //!
-//! Files: this one (identities, directories, creating), [`tree`] (every
+//! Files: this one (identities, directories, creating), [`chosen`]
+//! (files and directories made the caller's way, names identified), [`tree`] (every
 //! removal), [`rename`], [`lock`] (session locks), [`process`] (open files,
 //! `atexit`), [`signals`] (console control events).
 
@@ -50,20 +51,22 @@ use windows_sys::Win32::Storage::FileSystem::{
     FILE_WRITE_ATTRIBUTES,
 };
 
+mod chosen;
 mod lock;
 mod process;
 mod rename;
 mod signals;
 mod tree;
 
+pub(crate) use self::chosen::{create_dir_with, create_file_with, identify, reopen_file};
 pub(crate) use self::lock::{age_of, create_lock, open_again, probe_lock, remove_lock, LockFile};
 pub(crate) use self::process::{
     at_exit, duplicate, fork_generation, revoke, sync_data, watch_forks, RawFile,
 };
 pub(crate) use self::rename::{move_file, rename_in, Target};
 pub(crate) use self::signals::{
-    default_action_switch, die_by, is_catchable_signal, signal_name, SignalCloser,
-    SignalListener, CLEANUP_SIGNALS, STOP_SIGNALS,
+    default_action_switch, die_by, is_catchable_signal, signal_name, SignalCloser, SignalListener,
+    CLEANUP_SIGNALS, STOP_SIGNALS,
 };
 pub(crate) use self::tree::{clear_dir, measure, remove_dir, remove_file, Listing};
 
@@ -193,12 +196,18 @@ impl Dir {
     /// point (a link is `NotADirectory`, like a file).
     pub(crate) fn open_child(&self, name: &OsStr) -> io::Result<Dir> {
         let path = self.path.join(name);
-        let handle = open_entry(&path, false)?
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        let handle =
+            open_entry(&path, false)?.ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
         if meta_of(&handle)?.id.kind != Kind::Dir {
             return Err(io::Error::from(io::ErrorKind::NotADirectory));
         }
         Ok(Dir { path, handle })
+    }
+
+    /// Tells the handle that the directory was renamed to `name` in
+    /// `parent`: the handle follows it, the path we work by must too.
+    pub(crate) fn renamed(&mut self, parent: &Dir, name: &OsStr) {
+        self.path = parent.child(name);
     }
 
     /// The identity of this directory.
@@ -214,7 +223,9 @@ impl Dir {
 
     /// As [`is_ours`](Self::is_ours), for a name in this directory.
     pub(crate) fn child_is_ours(&self, name: &OsStr) -> io::Result<Option<bool>> {
-        Ok(std::fs::symlink_metadata(self.path.join(name)).ok().map(|_| true))
+        Ok(std::fs::symlink_metadata(self.path.join(name))
+            .ok()
+            .map(|_| true))
     }
 
     fn child(&self, name: &OsStr) -> PathBuf {
@@ -286,9 +297,11 @@ pub(crate) fn anonymous_file(dir: &Dir) -> io::Result<Option<File>> {
             .write(true)
             .create_new(true)
             .share_mode(SHARE_ALL)
-            .access_mode(windows_sys::Win32::Foundation::GENERIC_READ
-                | windows_sys::Win32::Foundation::GENERIC_WRITE
-                | DELETE)
+            .access_mode(
+                windows_sys::Win32::Foundation::GENERIC_READ
+                    | windows_sys::Win32::Foundation::GENERIC_WRITE
+                    | DELETE,
+            )
             .custom_flags(FILE_FLAG_DELETE_ON_CLOSE)
             .attributes(FILE_ATTRIBUTE_TEMPORARY)
             .open(dir.child(OsStr::new(&name)));

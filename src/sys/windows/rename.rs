@@ -26,7 +26,11 @@ fn wide(path: &Path) -> Vec<u16> {
 /// `MoveFileExW`: refuses to replace (`AlreadyExists`) unless `replace`.
 fn move_path(from: &Path, to: &Path, replace: bool) -> io::Result<()> {
     let (from, to) = (wide(from), wide(to));
-    let flags = if replace { MOVEFILE_REPLACE_EXISTING } else { 0 };
+    let flags = if replace {
+        MOVEFILE_REPLACE_EXISTING
+    } else {
+        0
+    };
     // SAFETY: both are NUL-terminated UTF-16 strings that outlive the call.
     let ok = unsafe { MoveFileExW(from.as_ptr(), to.as_ptr(), flags) };
     if ok == 0 {
