@@ -291,7 +291,13 @@ fn a_purge_frees_a_held_temp_files_space_at_once() {
         return;
     };
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    support::child_args(&mut cmd, "child_process_entry", "space", &mount.dir, &mount.dir);
+    support::child_args(
+        &mut cmd,
+        "child_process_entry",
+        "space",
+        &mount.dir,
+        &mount.dir,
+    );
     let output = Running::start(cmd, "the space child").output(RUN_TIMEOUT);
     let shown = support::describe(&output);
     assert!(output.status.success(), "{shown}");
@@ -318,6 +324,66 @@ fn child_space(root: &Path) {
         .expect("the purged file's space was freed while its guard lives");
     drop((first, second, registry));
     println!("child: space freed");
+}
+
+#[test]
+fn a_purge_never_touches_a_file_that_took_a_replaced_files_descriptor_number() {
+    // A guard's `File` replaced through `as_file_mut` frees the old fd
+    // number; the next file the program opens (its own data) gets it. A
+    // purge must leave that file working. In a process of its own, so that
+    // no other test thread takes the number first.
+    let root = tempfile::tempdir().unwrap();
+    let aux = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    support::child_args(
+        &mut cmd,
+        "child_process_entry",
+        "replaced-file",
+        root.path(),
+        aux.path(),
+    );
+    let output = Running::start(cmd, "the replaced-file child").output(RUN_TIMEOUT);
+    let shown = support::describe(&output);
+    assert!(output.status.success(), "{shown}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("child: the other file is intact"),
+        "{shown}"
+    );
+    assert_eq!(
+        std::fs::read(aux.path().join("data.log")).unwrap(),
+        b"before the purge\nafter the purge\n",
+        "every byte written to the program's own file is there"
+    );
+    assert_empty_dir(root.path());
+}
+
+fn child_replaced_file(root: &Path, aux: &Path) {
+    use std::os::fd::AsRawFd;
+    let registry = registry_in(root);
+    let mut guard = registry.temp_file().unwrap();
+    let number = guard.as_file().as_raw_fd();
+    let replacement = std::fs::File::create(aux.join("replacement")).unwrap();
+    // The old file is closed here: its number is free.
+    *guard.as_file_mut() = replacement;
+    let mut data = std::fs::File::create(aux.join("data.log")).unwrap();
+    assert_eq!(
+        data.as_raw_fd(),
+        number,
+        "the program's next file took the freed number"
+    );
+    data.write_all(b"before the purge\n").unwrap();
+
+    let report = registry.purge_all_blocking();
+    assert!(report.is_clean(), "{report}");
+    assert!(!guard.path().exists(), "the temp file's name went");
+
+    data.write_all(b"after the purge\n")
+        .expect("the file that took the number still works");
+    guard
+        .write_all(b"the replacement is the caller's own")
+        .expect("the replaced file is not the one tracked: it was not revoked");
+    drop((data, guard, registry));
+    println!("child: the other file is intact");
 }
 
 #[test]
@@ -370,6 +436,7 @@ fn child_process_entry() {
     match scenario.as_str() {
         "read-only-tree" => child_read_only_tree(&root),
         "space" => child_space(&root),
+        "replaced-file" => child_replaced_file(&root, &support::child_aux()),
         other => panic!("unknown scenario {other}"),
     }
 }

@@ -130,7 +130,7 @@ impl AnonymousFile {
     }
 
     fn track(core: &Arc<Core>, file: File) -> io::Result<AnonymousFile> {
-        let (file, handle) = HeldFile::new(file);
+        let (file, handle) = HeldFile::new(file, None);
         let entry = Entry::new(EntryKind::AnonymousFile, None, Handle::Sync(handle));
         let ticket = core.track(entry)?;
         Ok(AnonymousFile {
@@ -154,6 +154,12 @@ impl AnonymousFile {
     }
 
     /// The open file, mutably.
+    ///
+    /// Replacing the `File` itself (`*guard.as_file_mut() = other`) is
+    /// allowed: a purge then closes neither (the guard's file is no longer
+    /// the one tracked, and its name is still removed), but not *during* a
+    /// purge: the purge checks which file the descriptor holds just before
+    /// closing it, and a file swapped in between would be the one closed.
     pub fn as_file_mut(&mut self) -> &mut File {
         self.file.get_mut()
     }

@@ -53,7 +53,7 @@ impl TempFile {
         core.check_open()?;
         let (file, name) = spec.create_file(&core.session)?;
         let path = core.session.child(&name.name);
-        let (file, handle) = HeldFile::new(file);
+        let (file, handle) = HeldFile::new(file, Some(name.id));
         let mut entry = Entry::new(EntryKind::TempFile, Some(name), Handle::Sync(handle));
         entry.cleanup = !spec.disable_cleanup;
         let ticket = core.track(entry)?;
@@ -74,6 +74,12 @@ impl TempFile {
     }
 
     /// The open file, mutably.
+    ///
+    /// Replacing the `File` itself (`*guard.as_file_mut() = other`) is
+    /// allowed: a purge then closes neither (the guard's file is no longer
+    /// the one tracked, and its name is still removed), but not *during* a
+    /// purge: the purge checks which file the descriptor holds just before
+    /// closing it, and a file swapped in between would be the one closed.
     pub fn as_file_mut(&mut self) -> &mut File {
         self.file.get_mut()
     }
@@ -121,7 +127,7 @@ impl TempFile {
     /// guard's handle again, which a purge closes (revokes) with the path.
     /// The file need not be the path's (as with `tempfile`).
     pub fn from_parts(file: File, path: TempPath) -> TempFile {
-        let (file, handle) = HeldFile::new(file);
+        let (file, handle) = HeldFile::new(file, None);
         let tracked = path.ticket().with_entry(|entry| {
             entry.handle = Handle::Sync(handle);
         });

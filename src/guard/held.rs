@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::purged;
+use crate::sys::FileId;
 use crate::tracking::sync_handle::SyncHandle;
 
 /// The file of a [`TempFile`](crate::TempFile) or
@@ -19,9 +20,10 @@ pub(crate) struct HeldFile {
 }
 
 impl HeldFile {
-    /// Holds `file`; the handle goes into the guard's entry.
-    pub(crate) fn new(file: File) -> (HeldFile, Arc<SyncHandle>) {
-        let handle = SyncHandle::new(&file);
+    /// Holds `file` (whose identity is `known`, if the caller has it); the
+    /// handle goes into the guard's entry.
+    pub(crate) fn new(file: File, known: Option<FileId>) -> (HeldFile, Arc<SyncHandle>) {
+        let handle = SyncHandle::new(&file, known);
         let held = HeldFile {
             file: Some(file),
             handle: Arc::clone(&handle),

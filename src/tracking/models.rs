@@ -166,8 +166,8 @@ fn a_refill_running_when_a_purge_begins_goes_to_that_purge() {
 fn a_revoke_never_races_the_guard_closing_its_fd() {
     model(|| {
         let file = tempfile::tempfile().expect("a file to revoke");
-        let raw = sys::RawFile::of(&file);
-        let handle = SyncHandle::new(&file);
+        let raw = sys::RawFile::of(&file, None);
+        let handle = SyncHandle::new(&file, None);
         let purge = {
             let handle = std::sync::Arc::clone(&handle);
             thread::spawn(move || handle.revoke().expect("revoke"))
@@ -183,7 +183,7 @@ fn a_revoke_never_races_the_guard_closing_its_fd() {
 fn a_guard_taking_its_file_waits_for_a_revoke_in_progress() {
     model(|| {
         let file = tempfile::tempfile().expect("a file to revoke");
-        let handle = SyncHandle::new(&file);
+        let handle = SyncHandle::new(&file, None);
         let purge = {
             let handle = std::sync::Arc::clone(&handle);
             thread::spawn(move || handle.revoke().expect("revoke"))

@@ -7,7 +7,10 @@
 //! the open file behind the guard's fd is swapped for a dead one
 //! ([`sys::revoke`]), which frees an unlinked file's space at once and makes
 //! every later read or write fail, while the fd number stays the guard's
-//! until it is dropped, so no other file can be hit.
+//! until it is dropped, so no other file can be hit. The swap is made only
+//! while the fd still holds the file tracked (same identity): a guard whose
+//! `File` was replaced through `as_file_mut` has given the old fd number
+//! back, and it may hold any file of the process by now.
 //!
 //! # Invariants
 //!
@@ -55,10 +58,11 @@ pub(crate) struct SyncHandle {
 }
 
 impl SyncHandle {
-    /// Starts tracking `file`, which the guard keeps.
-    pub(crate) fn new(file: &File) -> Arc<SyncHandle> {
+    /// Starts tracking `file`, which the guard keeps; `known` is its
+    /// identity if the caller has it (else it is looked up).
+    pub(crate) fn new(file: &File, known: Option<sys::FileId>) -> Arc<SyncHandle> {
         Arc::new(SyncHandle {
-            raw: sys::RawFile::of(file),
+            raw: sys::RawFile::of(file, known),
             state: Mutex::new(State::Open),
             changed: Condvar::new(),
             revoked: AtomicBool::new(false),
@@ -75,7 +79,9 @@ impl SyncHandle {
     }
 
     /// Revokes the file, for a purge. `Ok(true)` if it was open and is
-    /// revoked now, `Ok(false)` if the guard had let go of it already.
+    /// revoked now, `Ok(false)` if the guard had let go of it already, or
+    /// its fd no longer holds the file tracked (the owner replaced the
+    /// `File` through `as_file_mut`: what it holds now is its own).
     pub(crate) fn revoke(&self) -> io::Result<bool> {
         {
             let mut state = self.lock();
@@ -90,13 +96,10 @@ impl SyncHandle {
         let swapped = unsafe { sys::revoke(self.raw) };
         let handed_over = {
             let mut state = self.lock();
-            let next = if swapped.is_ok() {
-                State::Revoked
-            } else {
-                State::Open
-            };
+            let done = matches!(swapped, Ok(true));
+            let next = if done { State::Revoked } else { State::Open };
             let previous = std::mem::replace(&mut *state, next);
-            if swapped.is_ok() {
+            if done {
                 self.revoked.store(true, Ordering::Release);
             } else if let State::HandedOver(_) = previous {
                 // The guard is gone: nobody will use the fd again.
@@ -108,7 +111,7 @@ impl SyncHandle {
         // Closes the guard's fd if it was handed over (after the swap, a
         // dead fd; after a failed swap, ours: the guard is gone either way).
         drop(handed_over);
-        swapped.map(|()| true)
+        swapped
     }
 
     /// The guard lets go of the file, which it keeps using as its own

@@ -14,6 +14,7 @@ use rustix::fs::OFlags;
 
 #[cfg(not(target_os = "linux"))]
 use super::DIR_FLAGS;
+use super::{meta_of, FileId};
 
 /// Flushes a file's data to stable storage: `fdatasync`, or on macOS
 /// `fcntl(F_FULLFSYNC)` (std's choice, since `fsync` there stops at the
@@ -28,13 +29,24 @@ pub(crate) fn duplicate(file: &tokio::fs::File) -> io::Result<File> {
     Ok(File::from(file.as_fd().try_clone_to_owned()?))
 }
 
-/// A handle's number, for [`revoke`].
+/// A guard's fd number and the identity of the file it held when tracking
+/// began, for [`revoke`].
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct RawFile(RawFd);
+pub(crate) struct RawFile {
+    fd: RawFd,
+    /// `None` if it could not be looked up: then it is never revoked.
+    id: Option<FileId>,
+}
 
 impl RawFile {
-    pub(crate) fn of(file: &File) -> RawFile {
-        RawFile(file.as_raw_fd())
+    /// `file`, with its identity `known` if the caller has it (one lookup
+    /// saved), else looked up now.
+    pub(crate) fn of(file: &File, known: Option<FileId>) -> RawFile {
+        let id = known.or_else(|| meta_of(file.as_fd()).ok().map(|meta| meta.id));
+        RawFile {
+            fd: file.as_raw_fd(),
+            id,
+        }
     }
 }
 
@@ -58,7 +70,7 @@ fn dead_fd() -> io::Result<BorrowedFd<'static>> {
 pub(crate) fn is_open(raw: RawFile) -> bool {
     // SAFETY: only asks the kernel about the number; nothing is closed or
     // kept, and a closed number is an error, not undefined behaviour.
-    rustix::io::fcntl_getfd(unsafe { BorrowedFd::borrow_raw(raw.0) }).is_ok()
+    rustix::io::fcntl_getfd(unsafe { BorrowedFd::borrow_raw(raw.fd) }).is_ok()
 }
 
 /// Swaps the open file behind `raw` for one that fails every read and
@@ -66,15 +78,33 @@ pub(crate) fn is_open(raw: RawFile) -> bool {
 /// owner's fd number stays allocated (no other file can take it) until the
 /// owner closes it.
 ///
+/// Only the file recorded is swapped: `Ok(false)` if the fd number holds
+/// another file now (the owner replaced its `File`, and the number went to
+/// whatever the process opened next) or none, or if no identity was
+/// recorded. Checking and swapping are two calls: an owner that replaces
+/// its file *during* this call defeats the check, which is why the guards
+/// document that replacing the file during a purge is not supported.
+///
 /// # Safety
 ///
 /// `raw` must be an open fd that nobody closes or replaces until this
 /// returns. The fd is not closed here; only what it refers to changes.
-pub(crate) unsafe fn revoke(raw: RawFile) -> io::Result<()> {
-    let dead = dead_fd()?;
+pub(crate) unsafe fn revoke(raw: RawFile) -> io::Result<bool> {
+    let Some(id) = raw.id else {
+        return Ok(false);
+    };
     // SAFETY: the caller keeps `raw` open for this call; `ManuallyDrop`
     // makes sure this borrowed ownership never closes it.
-    let mut target = ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(raw.0) });
+    let mut target = ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(raw.fd) });
+    match meta_of(target.as_fd()) {
+        Ok(meta) if id.matches(&meta.id) => {}
+        Ok(_) => return Ok(false),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BADF.raw_os_error()) => {
+            return Ok(false)
+        }
+        Err(e) => return Err(e),
+    }
+    let dead = dead_fd()?;
     #[cfg(not(target_vendor = "apple"))]
     rustix::io::dup3(dead, &mut target, rustix::io::DupFlags::CLOEXEC)?;
     #[cfg(target_vendor = "apple")]
@@ -82,7 +112,7 @@ pub(crate) unsafe fn revoke(raw: RawFile) -> io::Result<()> {
         rustix::io::dup2(dead, &mut target)?;
         rustix::io::fcntl_setfd(&*target, rustix::io::FdFlags::CLOEXEC)?;
     }
-    Ok(())
+    Ok(true)
 }
 
 // ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ pub(crate) fn duplicate(file: &tokio::fs::File) -> io::Result<File> {
 pub(crate) struct RawFile;
 
 impl RawFile {
-    pub(crate) fn of(_file: &File) -> RawFile {
+    pub(crate) fn of(_file: &File, _known: Option<super::FileId>) -> RawFile {
         RawFile
     }
 }
@@ -32,8 +32,8 @@ impl RawFile {
 /// # Safety
 ///
 /// None needed here (nothing is touched); `unsafe` to match the Unix verb.
-pub(crate) unsafe fn revoke(_raw: RawFile) -> io::Result<()> {
-    Ok(())
+pub(crate) unsafe fn revoke(_raw: RawFile) -> io::Result<bool> {
+    Ok(true)
 }
 
 /// No fork on Windows: nothing to watch.
