@@ -491,3 +491,82 @@ async fn deadline_not_reached_reports_nothing_timed_out() {
     drop(registry);
     assert_empty_dir(root.path());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_purge_waits_for_the_flushes_an_earlier_purge_left_running() {
+    // A purge out of time leaves a handle's flush and close running in a
+    // task of its own; the next purge without a deadline must finish it
+    // before it says it is done.
+    let root = tempfile::tempdir().unwrap();
+    let registry = tempreg::ResourceRegistry::builder()
+        .root(root.path())
+        .build()
+        .unwrap();
+    let file = registry.temp_file_async().await.unwrap();
+    let first = registry
+        .purge_all_with(PurgeOptions::new().deadline(Duration::ZERO))
+        .await;
+    assert_eq!(first.failures().len(), 1, "{first}");
+    assert_eq!(
+        first.failures()[0].kind(),
+        PurgeFailureKind::TimedOut,
+        "{first}"
+    );
+    let second = registry.purge_all().await;
+    assert!(second.is_clean(), "{second}");
+    assert_session_holds_only_lock(&registry);
+    assert!(
+        !file.path().exists(),
+        "the file went with the first purge's flush"
+    );
+}
+
+#[test]
+fn a_guard_closed_while_a_blocking_purge_holds_its_entry_is_not_left_tracked() {
+    // `close()` finds its entry out with a purge and returns at once; the
+    // purge may find the handle busy (a write in flight) and put the entry
+    // back. It must then clean it, not keep it tracked with no guard.
+    let root = tempfile::tempdir().unwrap();
+    support::multi_thread_runtime().block_on(async {
+        let registry = tempreg::ResourceRegistry::builder()
+            .root(root.path())
+            .async_reserve(0)
+            .build()
+            .unwrap();
+        for round in 0..150 {
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let purger = {
+                let (registry, stop) = (registry.clone(), std::sync::Arc::clone(&stop));
+                tokio::task::spawn_blocking(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _ = registry.purge_all_blocking();
+                    }
+                })
+            };
+            let tasks: Vec<_> = (0..32)
+                .map(|_| {
+                    let registry = registry.clone();
+                    tokio::spawn(async move {
+                        let mut file = registry.temp_file_async().await.unwrap();
+                        let _ = file.write_all(&[7; 4096]).await;
+                        let _ = file.close().await;
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            purger.await.unwrap();
+            assert_eq!(
+                registry.len(),
+                0,
+                "round {round}: every guard is closed, yet tracked: {:?}",
+                registry.entries()
+            );
+        }
+        let last = registry.purge_all().await;
+        assert!(last.is_clean(), "{last}");
+        assert_session_holds_only_lock(&registry);
+    });
+}

@@ -19,6 +19,12 @@
 //!   and never blocks on a tokio operation in flight: such a handle is put
 //!   back, reported busy, and stays tracked.
 //! - A child forked without exec purges only what it made itself.
+//! - Whatever may put an entry back (the purge, each worker, each handle's
+//!   flush) holds a loan ([`Core::lend`]) until it can no longer do so, so
+//!   an entry whose guard ends meanwhile is cleaned, not put back with no
+//!   guard (see `tracking::table`). A purge first waits for the flushes an
+//!   earlier purge left running (within its own deadline); the blocking
+//!   purge reports them busy instead.
 
 mod report;
 
@@ -29,7 +35,7 @@ use std::time::{Duration, Instant};
 pub use self::report::{PurgeFailure, PurgeFailureKind, PurgeReport};
 use crate::sys;
 use crate::tracking::cleaner::{clean_async, clean_now, By, Outcome};
-use crate::tracking::core::Core;
+use crate::tracking::core::{Core, Flushes};
 use crate::tracking::entry::{Entry, EntryKind, Handle};
 use crate::tracking::reserve;
 
@@ -126,7 +132,7 @@ impl Listing {
 /// Cleans one claimed entry on this thread, puts it back if it stays
 /// tracked, and counts it.
 fn clean_and_tally(
-    core: &Core,
+    core: &Arc<Core>,
     id: u64,
     entry: Entry,
     sync_data: bool,
@@ -138,7 +144,7 @@ fn clean_and_tally(
     let (kind, path) = (entry.kind, || entry.path(&core.session));
     if outcome.keeps_tracking() {
         let shown = path();
-        core.table.restore(id, entry);
+        core.put_back(id, entry);
         report.tally(outcome, kind, || shown);
     } else {
         report.tally(outcome, kind, path);
@@ -146,9 +152,9 @@ fn clean_and_tally(
 }
 
 /// Puts back an entry the deadline left unstarted, and counts it.
-fn time_out(core: &Core, id: u64, entry: Entry, report: &mut PurgeReport) {
+fn time_out(core: &Arc<Core>, id: u64, entry: Entry, report: &mut PurgeReport) {
     let (kind, path) = (entry.kind, entry.path(&core.session));
-    core.table.restore(id, entry);
+    core.put_back(id, entry);
     report.tally(Outcome::TimedOut, kind, || path);
 }
 
@@ -173,7 +179,7 @@ impl WorkList {
     }
 
     /// Cleans entries until the list is empty or abandoned.
-    fn work(&self, core: &Core, worker: usize, listing: &Listing) {
+    fn work(&self, core: &Arc<Core>, worker: usize, listing: &Listing) {
         loop {
             let (id, entry) = {
                 let mut work = self.lock();
@@ -253,7 +259,15 @@ pub(crate) async fn purge_async(core: &Arc<Core>, options: PurgeOptions) -> Purg
         .deadline
         .and_then(|d| tokio::time::Instant::now().checked_add(d));
     start_log(core);
+    let mut report = PurgeReport::default();
     until(deadline, core.reaper.settle()).await;
+    // Flushes an earlier purge left running (its deadline passed) finish
+    // first: a purge that returns in time leaves nothing running.
+    if until(deadline, core.flushes.settle()).await.is_none() {
+        for (kind, path) in core.flushes.now() {
+            report.tally(Outcome::TimedOut, kind, || path);
+        }
+    }
     // Files made ahead of demand go too: a purge leaves only live entries' files.
     if core.is_creator() {
         let spare = until(deadline, core.reserve.take_all())
@@ -265,12 +279,19 @@ pub(crate) async fn purge_async(core: &Arc<Core>, options: PurgeOptions) -> Purg
                 .await;
         }
     }
+    let loan = core.lend();
     let (blocking, handles) = split(core.table.claim_all());
 
     let mut handle_tasks = Vec::with_capacity(handles.len());
     for (id, entry) in handles {
         let shown = (entry.kind, entry.path(&core.session));
-        let task = tokio::spawn(clean_async(Arc::clone(core), id, entry, options.sync_data));
+        let flushing = Flushes::start(core, id, shown.0, shown.1.clone());
+        let clean = clean_async(Arc::clone(core), id, entry, options.sync_data);
+        let task = tokio::spawn(async move {
+            let outcome = clean.await;
+            drop(flushing);
+            outcome
+        });
         handle_tasks.push((shown, Some(task)));
     }
 
@@ -293,8 +314,10 @@ pub(crate) async fn purge_async(core: &Arc<Core>, options: PurgeOptions) -> Purg
     let requeue = scopeguard::guard((Arc::clone(&list), Arc::clone(core)), |(list, core)| {
         let mut work = list.lock();
         work.abandoned = true;
-        for (id, entry) in work.pending.drain(..) {
-            core.table.restore(id, entry);
+        let pending = std::mem::take(&mut work.pending);
+        drop(work);
+        for (id, entry) in pending {
+            core.put_back(id, entry);
         }
     });
     let mut workers = Vec::with_capacity(n_workers);
@@ -302,7 +325,10 @@ pub(crate) async fn purge_async(core: &Arc<Core>, options: PurgeOptions) -> Purg
         let list = Arc::clone(&list);
         let core = Arc::clone(core);
         let listing = Arc::clone(&listing);
+        // What a worker puts back may come after this purge returned.
+        let loan = core.lend();
         workers.push(tokio::task::spawn_blocking(move || {
+            let _loan = loan;
             if w == 0 {
                 listing.take(&core);
             }
@@ -310,7 +336,6 @@ pub(crate) async fn purge_async(core: &Arc<Core>, options: PurgeOptions) -> Purg
         }));
     }
 
-    let mut report = PurgeReport::default();
     let wait_all = async {
         for ((kind, path), task) in handle_tasks.iter_mut() {
             if let Some(handle) = task.as_mut() {
@@ -333,7 +358,8 @@ pub(crate) async fn purge_async(core: &Arc<Core>, options: PurgeOptions) -> Purg
     work.abandoned = true;
     report.merge(std::mem::take(&mut work.report));
     if timed_out {
-        for (id, entry) in work.pending.drain(..) {
+        let pending = std::mem::take(&mut work.pending);
+        for (id, entry) in pending {
             time_out(core, id, entry, &mut report);
         }
         for (kind, path) in work.in_flight.iter_mut().filter_map(Option::take) {
@@ -348,6 +374,8 @@ pub(crate) async fn purge_async(core: &Arc<Core>, options: PurgeOptions) -> Purg
         }
     }
     drop(work);
+    // Workers still cleaning past the deadline hold loans of their own.
+    drop(loan);
     core.table.shrink_if_sparse();
     report.elapsed = start.elapsed();
     end_log(core, &report);
@@ -363,6 +391,12 @@ pub(crate) fn purge_blocking(core: &Arc<Core>, options: PurgeOptions) -> PurgeRe
     if core.is_creator() {
         reserve::discard(&core.session, core.reserve.take_all_now());
     }
+    // Flushes an async purge left running: this purge must not wait on the
+    // runtime, and they are not done.
+    for (kind, path) in core.flushes.now() {
+        report.tally(Outcome::Busy, kind, || path);
+    }
+    let _loan = core.lend();
     let (blocking, handles) = split(core.table.claim_all());
     let listing = Listing::new(&blocking);
     listing.take(core);

@@ -18,10 +18,13 @@ pub enum PurgeFailureKind {
     /// longer tracked.
     Replaced,
     /// The handle was in use on another thread (blocking purge only); it
-    /// stays tracked.
+    /// stays tracked. A blocking purge also reports so an async handle whose
+    /// flush an earlier purge left running: the next `purge_all` waits for
+    /// it.
     Busy,
     /// The deadline passed first. The entry stays tracked; a handle's flush
-    /// goes on in the background.
+    /// goes on in the background, and the next `purge_all` waits for it (so
+    /// that a purge without a deadline leaves nothing running).
     TimedOut,
     /// An I/O error ([`PurgeFailure::io_error`]); the entry stays tracked,
     /// so the next purge, its guard's drop, or the registry's end retries

@@ -300,7 +300,7 @@ pub(crate) async fn clean_async(
                 handle.put_back(file);
                 let outcome = Outcome::Failed(with_path(e, "flush", path));
                 if let Some(entry) = claimed.entry.take() {
-                    claimed.core.table.restore(id, entry);
+                    claimed.core.put_back(id, entry);
                 }
                 return outcome;
             }

@@ -14,15 +14,20 @@
 //! - A ticket does nothing in a child forked without exec (another fork
 //!   generation): the file belongs to the process that made it. The check is
 //!   one atomic load.
+//! - A guard's last act (`close`, drop) claims with
+//!   [`Table::claim_or_abandon`]: an entry a purge has out and puts back
+//!   after its guard ended is cleaned then ([`Core::put_back`]), never left
+//!   tracked with no guard.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
 
-use super::cleaner::{clean_now, By, Outcome};
-use super::entry::{Entry, TrackedName};
+use super::cleaner::{clean_async, clean_now, By, Outcome};
+use super::entry::{Entry, EntryKind, Handle, TrackedName};
 use super::reaper::Reaper;
 use super::reserve::Reserve;
 use super::table::Table;
@@ -40,6 +45,77 @@ pub(crate) struct Core {
     pub(crate) reserve: Arc<Reserve>,
     /// Set once the registry is in the exit hook's list.
     pub(crate) exit_hook: AtomicBool,
+    /// Handle flushes of purges, running; a purge waits for those an
+    /// earlier one left running.
+    pub(crate) flushes: Flushes,
+}
+
+/// The async handles a purge is flushing and closing, each in a task of its
+/// own, which may outlive the purge (its deadline passed). A later
+/// `purge_all` waits for them ([`settle`](Flushes::settle)), so that a
+/// purge without a deadline leaves nothing running behind it; a blocking
+/// purge, which must not wait on the runtime, reports them busy.
+#[derive(Debug, Default)]
+pub(crate) struct Flushes {
+    running: std::sync::Mutex<HashMap<u64, (EntryKind, PathBuf)>>,
+    done: tokio::sync::Notify,
+}
+
+impl Flushes {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (EntryKind, PathBuf)>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The flush of entry `id` starts; it ends when the token is dropped.
+    pub(crate) fn start(core: &Arc<Core>, id: u64, kind: EntryKind, path: PathBuf) -> Flushing {
+        core.flushes.running().insert(id, (kind, path));
+        Flushing {
+            core: Arc::clone(core),
+            id,
+            _loan: core.lend(),
+        }
+    }
+
+    /// The flushes running now: what each is, and its path.
+    pub(crate) fn now(&self) -> Vec<(EntryKind, PathBuf)> {
+        self.running().values().cloned().collect()
+    }
+
+    /// Waits until no flush is running.
+    pub(crate) async fn settle(&self) {
+        loop {
+            let notified = self.done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.running().is_empty() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// One running flush (see [`Flushes`]); it holds a loan, since a flush that
+/// fails puts its entry back.
+#[derive(Debug)]
+pub(crate) struct Flushing {
+    core: Arc<Core>,
+    id: u64,
+    _loan: Loan,
+}
+
+impl Drop for Flushing {
+    fn drop(&mut self) {
+        let flushes = &self.core.flushes;
+        let none_left = {
+            let mut running = flushes.running();
+            running.remove(&self.id);
+            running.is_empty()
+        };
+        if none_left {
+            flushes.done.notify_waiters();
+        }
+    }
 }
 
 impl fmt::Debug for Core {
@@ -85,6 +161,7 @@ impl Core {
             reaper: Arc::default(),
             reserve: Arc::new(reserve),
             exit_hook: AtomicBool::new(false),
+            flushes: Flushes::default(),
         })
     }
 
@@ -127,15 +204,64 @@ impl Core {
     }
 
     /// Puts back a claimed entry the cleaner says is still ours.
-    pub(crate) fn settle_outcome(&self, id: u64, entry: Entry, outcome: &Outcome) {
+    pub(crate) fn settle_outcome(self: &Arc<Core>, id: u64, entry: Entry, outcome: &Outcome) {
         if outcome.keeps_tracking() {
-            self.table.restore(id, entry);
+            self.put_back(id, entry);
         }
+    }
+
+    /// Puts back an entry a clean-up left tracked; if its guard ended
+    /// meanwhile (see `table`), cleans it instead, as the guard's drop would
+    /// have: off the async thread when on a runtime. A clean-up that fails
+    /// again puts it back for good (the next purge, or the registry's end,
+    /// retries it).
+    ///
+    /// An async handle is flushed and closed in a task of its own, awaiting
+    /// a write still in flight (the guard may not have let go of its file
+    /// yet), and counted among the running [`Flushes`], which the next
+    /// purge waits for.
+    pub(crate) fn put_back(self: &Arc<Core>, id: u64, entry: Entry) {
+        let Some(entry) = self.table.put_back(id, entry) else {
+            return;
+        };
+        tracing::debug!(
+            kind = %entry.kind,
+            "tempreg cleans an entry whose guard ended while a purge had it"
+        );
+        match (&entry.handle, tokio::runtime::Handle::try_current()) {
+            (Handle::Async { .. }, Ok(runtime)) => {
+                let flushing = Flushes::start(self, id, entry.kind, entry.path(&self.session));
+                let clean = clean_async(Arc::clone(self), id, entry, false);
+                runtime.spawn(async move {
+                    clean.await;
+                    drop(flushing);
+                });
+            }
+            _ => Reaper::submit(self, id, entry),
+        }
+    }
+
+    /// A loan for a purge about to take entries out (see `table`): ends
+    /// when dropped.
+    pub(crate) fn lend(self: &Arc<Core>) -> Loan {
+        self.table.lend();
+        Loan(Arc::clone(self))
     }
 
     /// True in the process that made the registry (not in a forked child).
     pub(crate) fn is_creator(&self) -> bool {
         self.session.is_creator()
+    }
+}
+
+/// A purge's (or one of its flushes') claim that it may put entries back;
+/// see [`Core::lend`].
+#[derive(Debug)]
+pub(crate) struct Loan(Arc<Core>);
+
+impl Drop for Loan {
+    fn drop(&mut self) {
+        self.0.table.end_loan();
     }
 }
 
@@ -191,10 +317,21 @@ impl Ticket {
     /// the entry is not ours to act on: a purge took it, or this is a child
     /// forked since it was made.
     pub(crate) fn settle<T>(&self, act: impl FnOnce(&mut Entry) -> (T, bool)) -> Option<T> {
+        self.settle_as(false, act)
+    }
+
+    /// As [`settle`](Self::settle); `last` for the guard's last act
+    /// (`close`, drop): if a purge has the entry out, it is marked
+    /// abandoned, so that the purge cleans it rather than putting it back.
+    fn settle_as<T>(&self, last: bool, act: impl FnOnce(&mut Entry) -> (T, bool)) -> Option<T> {
         if !self.is_born_here() {
             return None;
         }
-        let mut entry = self.core.table.claim(self.id)?;
+        let mut entry = if last {
+            self.core.table.claim_or_abandon(self.id)?
+        } else {
+            self.core.table.claim(self.id)?
+        };
         let (result, keep) = act(&mut entry);
         if keep {
             self.core.table.restore(self.id, entry);
@@ -206,7 +343,7 @@ impl Ticket {
     /// gone (or a purge took it already). On an I/O error it stays tracked.
     pub(crate) fn close(&self, op: &'static str, path: &Path) -> io::Result<()> {
         let session = &self.core.session;
-        self.settle(|entry| {
+        self.settle_as(true, |entry| {
             let outcome = clean_now(session, entry, By::Guard, false, None);
             let keep = outcome.keeps_tracking();
             (outcome, keep)
@@ -221,7 +358,7 @@ impl Ticket {
     /// `Session::leave_to_user`).
     pub(crate) fn close_quietly(&self, path: &Path) {
         let session = &self.core.session;
-        let outcome = self.settle(|entry| {
+        let outcome = self.settle_as(true, |entry| {
             if !entry.cleanup {
                 session.leave_to_user();
                 return (None, false);
@@ -265,7 +402,7 @@ impl Ticket {
         if !self.is_born_here() {
             return None;
         }
-        Some((self.id, self.core.table.claim(self.id)?))
+        Some((self.id, self.core.table.claim_or_abandon(self.id)?))
     }
 
     /// Moves the entry's name out of the session into the root, where no

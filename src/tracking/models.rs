@@ -13,6 +13,8 @@
 //!   `close()`, a purge leaves nothing, and an entry is never lost;
 //! - a guard's claim (drop, close) against a purge's claim, with a failed
 //!   clean-up putting the entry back: one owner at a time, nothing lost;
+//! - a guard's last act against a purge that puts its entry back: exactly
+//!   one of them cleans it, and it is never left tracked with no guard;
 //! - the reaper's backlog: no item left queued with no job to run it, at
 //!   most one job, and the pending count returns to zero;
 //! - the reserve's refill against a purge's take: a file made by a refill
@@ -63,6 +65,38 @@ fn a_purge_after_close_leaves_nothing_and_loses_nothing() {
             Err(false) => assert_eq!(claimed.len(), 1),
         }
         assert_eq!(table.len(), 0, "nothing is left after close() and a purge");
+    });
+}
+
+#[test]
+fn a_guard_ending_while_a_purge_has_its_entry_is_never_left_tracked() {
+    model(|| {
+        let table = Arc::new(Table::new());
+        let id = table.register(entry()).expect("open");
+        let cleaned = Arc::new(AtomicUsize::new(0));
+        let purge = {
+            let (table, cleaned) = (Arc::clone(&table), Arc::clone(&cleaned));
+            thread::spawn(move || {
+                // A purge whose clean-up fails (a busy handle): it puts the
+                // entry back, or cleans it if its guard ended meanwhile.
+                table.lend();
+                for (id, entry) in table.claim_all() {
+                    if table.put_back(id, entry).is_some() {
+                        cleaned.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                table.end_loan();
+            })
+        };
+        // The guard's last act (close, drop).
+        if table.claim_or_abandon(id).is_some() {
+            cleaned.fetch_add(1, Ordering::SeqCst);
+        }
+        purge.join().unwrap();
+        // Exactly one of the two cleaned it, and nothing stays tracked
+        // with no guard left.
+        assert_eq!(cleaned.load(Ordering::SeqCst), 1);
+        assert_eq!(table.len(), 0);
     });
 }
 

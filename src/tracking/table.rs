@@ -15,9 +15,24 @@
 //!   iteration step, never across I/O, an `.await`, a guard's Drop (an
 //!   `Entry` has no Drop that does anything but free memory) or a call
 //!   back into the registry.
+//! - **A guard that ends while a purge has its entry out is never
+//!   forgotten.** A purge may put an entry back (a busy handle, an I/O
+//!   error, its deadline). A guard's last act (`close`, drop) that finds its
+//!   entry out while a purge holds a loan ([`lend`](Table::lend)) marks it
+//!   abandoned ([`claim_or_abandon`](Table::claim_or_abandon)); the purge's
+//!   [`put_back`](Table::put_back) of a marked entry hands it back to be
+//!   cleaned at once instead of tracked with no guard left. Marking and
+//!   putting back both run under the `abandoned` mutex, and each re-checks
+//!   the map under it, so one of the two always sees the other. Marks are
+//!   cleared when the last loan ends (a late mark for an entry the purge
+//!   finished stays until the next loan ends: harmless, ids are never
+//!   reused). Lock order: `abandoned`, then a shard.
+
+use std::collections::HashSet;
 
 use super::entry::{Entry, EntryInfo};
-use crate::loom::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::loom::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::loom::{Mutex, MutexGuard};
 use crate::session::Session;
 
 #[derive(Debug)]
@@ -25,6 +40,10 @@ pub(crate) struct Table {
     map: map::Map,
     next_id: AtomicU64,
     closed: AtomicBool,
+    /// Purges (and their flushes left running) that may put entries back.
+    lent: AtomicUsize,
+    /// Ids of entries out with a purge whose guard has ended since.
+    abandoned: Mutex<HashSet<u64>>,
 }
 
 /// The map itself: a `DashMap`, or under the loom models a mutex-guarded
@@ -97,7 +116,65 @@ impl Table {
             map: map::new(),
             next_id: AtomicU64::new(0),
             closed: AtomicBool::new(false),
+            lent: AtomicUsize::new(0),
+            abandoned: Mutex::new(HashSet::new()),
         }
+    }
+
+    fn abandoned(&self) -> MutexGuard<'_, HashSet<u64>> {
+        self.abandoned.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A purge is about to take entries out and may put some back: until
+    /// the matching [`end_loan`](Self::end_loan), guards that end meanwhile
+    /// mark their entry abandoned. Called before the entries are claimed.
+    pub(crate) fn lend(&self) {
+        self.lent.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The end of a [`lend`](Self::lend): once no loan is left, no entry
+    /// can come back, and the marks are cleared.
+    pub(crate) fn end_loan(&self) {
+        if self.lent.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let mut abandoned = self.abandoned();
+            // A loan taken since keeps its marks.
+            if self.lent.load(Ordering::SeqCst) == 0 {
+                abandoned.clear();
+                abandoned.shrink_to_fit();
+            }
+        }
+    }
+
+    /// A guard's last act on its entry (`close`, drop): takes the entry out,
+    /// or, if a purge has it out and may put it back, marks it abandoned so
+    /// that the purge cleans it rather than putting it back. `None` if the
+    /// entry is not here to take.
+    pub(crate) fn claim_or_abandon(&self, id: u64) -> Option<Entry> {
+        if let Some(entry) = self.claim(id) {
+            return Some(entry);
+        }
+        // Under the lock no entry can be put back: a second look finds one
+        // put back before it, and with no loan left none can come back.
+        let mut abandoned = self.abandoned();
+        if let Some(entry) = self.claim(id) {
+            return Some(entry);
+        }
+        if self.lent.load(Ordering::SeqCst) > 0 {
+            abandoned.insert(id);
+        }
+        None
+    }
+
+    /// A purge puts back an entry that stays tracked: `None` once it is
+    /// back, or the entry itself if its guard has ended meanwhile, for the
+    /// caller to clean (see the module invariants).
+    pub(crate) fn put_back(&self, id: u64, entry: Entry) -> Option<Entry> {
+        let mut abandoned = self.abandoned();
+        if abandoned.remove(&id) {
+            return Some(entry);
+        }
+        self.map.insert(id, entry);
+        None
     }
 
     /// The ids of the entries `keep` accepts, one shard at a time.
