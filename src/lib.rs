@@ -98,7 +98,8 @@
 //!   `close`, `keep` or `persist`, a purge, the reaper) cleans it, so each
 //!   entry is cleaned exactly once; if that fails (an I/O error, a busy
 //!   handle, a deadline), the entry goes back, so the next purge, the
-//!   guard's drop, or the registry's end retries it. No map lock is held
+//!   guard's drop, or the registry's end retries it; if the guard ended
+//!   meanwhile, the entry is cleaned then instead. No map lock is held
 //!   across I/O, an `.await`, or a guard's Drop.
 //! - **Never delete what we did not create.** Every deletion goes through
 //!   the platform layer's one removal: the name is looked up relative to its
@@ -112,7 +113,7 @@
 //!   handle's pending writes (and `fdatasync`s them on request) before
 //!   closing it; a flush that fails leaves the handle open and tracked, and
 //!   a flush that outlives a deadline goes on in the background rather than
-//!   being dropped.
+//!   being dropped (the next purge waits for it).
 //! - **A purge closes what it tracks.** Async handles are flushed and
 //!   closed; a sync guard's file ([`TempFile`], [`AnonymousFile`]) is
 //!   *revoked*: the open file behind its fd is swapped for a dead one, so
@@ -146,7 +147,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | `sys` | every system call (the only code naming `rustix` or `libc`), and so every deletion |
+//! | `sys` | every system call (the only code naming `rustix`, `libc` or `windows-sys`), and so every deletion |
 //! | `loom` | the synchronisation primitives of the hard internals: `std`'s, or `loom`'s for the models |
 //! | `error` | `io::Error` values with the path; the typed checks |
 //! | `session` | the session directory: its on-disk format, its lock, this process's own session, the sweep |
@@ -166,7 +167,9 @@
 //!
 //! | lock | guards | held |
 //! |---|---|---|
+//! | the table's abandoned marks | ids of entries out with a purge whose guard ended | a guard's second look and mark, a purge's put-back: one map operation inside |
 //! | a table shard (`DashMap`) | the entries | one insert, remove or iteration step; never with another lock of ours taken inside it |
+//! | the running flushes | async handles a purge is flushing | an insert, a removal, a copy |
 //! | an async handle's mutex | its `tokio::fs::File` and waker | one non-blocking poll, or a take or put-back |
 //! | a sync handle's mutex | whether a purge is revoking it | a state change; never during the revoke |
 //! | a spooled file's bytes (in memory) | the bytes | one read, write, seek or resize in memory, or a take or put-back; a purge only tries it |
@@ -176,8 +179,8 @@
 //! | the process lists (own sessions, exit hook, signal thread) | weak registries | a push, a scan, a take |
 //! | [`Shutdown`]'s task map, then a task's outcome slot | tasks | a read or an update |
 //!
-//! No two of them are ever held at once, except a shutdown's task map before
-//! a task's outcome slot. None is held across I/O, an `.await`, a guard's
+//! No two of them are ever held at once, except the abandoned marks before a
+//! table shard, and a shutdown's task map before a task's outcome slot. None is held across I/O, an `.await`, a guard's
 //! Drop or a call into the registry. Hard internals state their own
 //! invariants in their module docs.
 //!
