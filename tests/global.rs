@@ -109,3 +109,17 @@ fn child_hold() {
     println!("\nholding");
     std::thread::sleep(std::time::Duration::from_secs(600));
 }
+
+#[test]
+fn the_readme_shows_the_test_suite_example_as_it_is() {
+    // The README's worked test file is `tests/test_suite_example.rs`, which
+    // runs with this suite: the README must show it verbatim (less its two
+    // opening comment lines).
+    let readme = include_str!("../README.md");
+    let file = include_str!("test_suite_example.rs");
+    let body = file.splitn(3, '\n').nth(2).expect("the file has a body");
+    assert!(
+        readme.contains(&format!("```rust,ignore\n{body}```")),
+        "README.md no longer shows tests/test_suite_example.rs as it is"
+    );
+}
