@@ -249,7 +249,8 @@
 //! - **Identity without an fd.** A [`TempPath`] or [`TempDir`] holds no fd,
 //!   so its inode is not pinned. The identity check compares the birth time
 //!   where the file system records it (ext4, XFS, Btrfs, tmpfs on recent
-//!   kernels), which catches an inode number reused by a new file made at
+//!   Linux kernels; APFS and HFS+ on macOS; UFS2 and ZFS on FreeBSD;
+//!   NTFS on Windows), which catches an inode number reused by a new file made at
 //!   the same name, except within the same kernel clock tick (about 4 ms):
 //!   see [`TempPath`]'s *Security* section. Only a process of the same user
 //!   (or root) can act inside the 0700 session directory at all.

@@ -22,8 +22,10 @@
 //! | [`SignalListener`], [`die_by`], [`default_action_switch`], [`is_catchable_signal`], [`signal_name`] | stop requests (Unix signals; Windows console control events) heard on a thread, the default action stepped aside for and back, dying the way the request asked |
 //!
 //! An identity is `(st_dev, st_ino)` on Unix, with the birth time where the
-//! file system records it (Linux `statx`), so that an inode number reused by
-//! a new file after ours was removed does not pass for ours.
+//! file system records it (from the same lookup: `statx` on Linux,
+//! `st_birthtime` on macOS and FreeBSD), so that an inode number reused by
+//! a new file after ours was removed does not pass for ours. On Windows it
+//! is the volume serial number, the file index and the creation time.
 //!
 //! # What the identity check cannot see
 //!

@@ -111,12 +111,24 @@ impl Meta {
     fn from_stat(st: &rustix::fs::Stat) -> Meta {
         let dev = st.st_dev as u64;
         let kind = FileType::from_raw_mode(st.st_mode as _);
+        // macOS and FreeBSD record a birth time in `stat` itself (APFS,
+        // HFS+, UFS2, ZFS); a file system without one gives 0 or -1.
+        #[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
+        let born = if st.st_birthtime > 0 {
+            (st.st_birthtime as u64)
+                .saturating_mul(1_000_000_000)
+                .saturating_add(st.st_birthtime_nsec.max(0) as u64)
+        } else {
+            0
+        };
+        #[cfg(not(any(target_vendor = "apple", target_os = "freebsd")))]
+        let born = 0;
         Meta {
             kind,
             id: FileId {
                 dev,
                 ino: st.st_ino as u64,
-                born: 0,
+                born,
                 kind,
             },
             size: st.st_size as u64,
