@@ -534,7 +534,11 @@ fn ratios(wanted: &dyn Fn(&str) -> bool) {
         );
     }
     if wanted("resident_memory") {
-        resident_memory_in_child();
+        if cfg!(target_os = "linux") {
+            resident_memory_in_child();
+        } else {
+            println!("resident memory: skipped, it reads /proc/self/statm (Linux only)");
+        }
     }
 }
 
@@ -543,6 +547,7 @@ fn ratios(wanted: &dyn Fn(&str) -> bool) {
 
 /// Resident memory of this process: `/proc/self/statm`'s second field (in
 /// pages) × the page size.
+#[cfg(target_os = "linux")]
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
     let pages: u64 = statm
@@ -553,6 +558,12 @@ fn resident_bytes() -> u64 {
     // SAFETY: sysconf reads a constant of the system; no memory is shared.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     pages * u64::try_from(page).expect("page size")
+}
+
+/// `/proc` is Linux's: the memory figure is measured there only.
+#[cfg(not(target_os = "linux"))]
+fn resident_bytes() -> u64 {
+    unreachable!("the memory figure is measured on Linux only")
 }
 
 /// Runs [`resident_memory`] in a child process (this binary, re-run with

@@ -10,6 +10,7 @@ use crate::guard::{AnonymousFile, TempDir, TempFile, TempOptions, TrackedFile};
 use crate::purge::{self, PurgeFailure, PurgeOptions, PurgeReport};
 use crate::session::format::DEFAULT_PREFIX;
 use crate::session::Session;
+use crate::sys;
 use crate::tracking::core::{Core, WeakCore};
 use crate::tracking::entry::EntryInfo;
 use crate::tracking::reserve::{self, Reserve};
@@ -347,8 +348,9 @@ impl ResourceRegistry {
         report
     }
 
-    /// Spawns `command` with its scratch space in this session: `TMPDIR` and
-    /// `TEMPREG_SESSION_DIR` point at the session directory, and the child
+    /// Spawns `command` with its scratch space in this session: `TMPDIR` (on
+    /// Windows `TMP` and `TEMP` too) and `TEMPREG_SESSION_DIR` point at the
+    /// session directory, and the child
     /// inherits a lock of its own on the session, so that the session stays
     /// live (no sweep removes it) while the child or any process it starts
     /// (and that keeps the fd) still runs, even if this process is killed.
@@ -368,7 +370,10 @@ impl ResourceRegistry {
         command: &mut std::process::Command,
     ) -> io::Result<std::process::Child> {
         let dir = self.session_dir();
-        command.env("TMPDIR", dir).env("TEMPREG_SESSION_DIR", dir);
+        for var in sys::TEMP_DIR_VARS {
+            command.env(var, dir);
+        }
+        command.env("TEMPREG_SESSION_DIR", dir);
         let lock = self.core.session.inheritable_lock()?;
         let child = command.spawn();
         drop(lock);

@@ -32,7 +32,7 @@ async fn settle() {
 fn replaced_by_symlink(registry: &ResourceRegistry, victim: &Path) -> TempPath {
     let path = registry.temp_file().unwrap().into_temp_path();
     std::fs::remove_file(path.path()).unwrap();
-    std::os::unix::fs::symlink(victim, path.path()).unwrap();
+    support::symlink(victim, path.path()).unwrap();
     path
 }
 
@@ -85,7 +85,10 @@ async fn purge_on_cancel_waits_for_the_token_then_cleans_everything() {
     assert_eq!(report.removed(), 3, "{report}");
     assert_eq!(report.closed(), 3, "{report}");
     assert!(scratch.is_purged());
-    for path in &temp_paths {
+    // The sync temp file's guard still holds its file (Windows cannot
+    // revoke a handle): see `assert_gone_while_held`.
+    support::assert_gone_while_held(&temp_paths[0], "a purged temp file still held");
+    for path in &temp_paths[1..] {
         assert!(!present(path), "{} should be gone", path.display());
     }
     assert!(spool.is_purged() && kept.is_purged());
@@ -113,7 +116,7 @@ async fn purge_on_cancel_runs_at_once_for_a_token_already_cancelled() {
         .unwrap()
         .unwrap();
     assert_eq!(report.removed(), 1);
-    assert!(!scratch.path().exists());
+    support::assert_gone_while_held(scratch.path(), "a purged temp file still held");
 }
 
 #[tokio::test]
@@ -137,6 +140,9 @@ async fn purge_on_cancel_with_passes_its_options() {
 
 #[tokio::test]
 async fn purge_on_cancel_leaves_a_replaced_name_alone_and_reports_it() {
+    if support::or_skip(support::can_symlink()).is_none() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let aux = tempfile::tempdir().unwrap();
     let victim = aux.path().join("victim");
@@ -157,7 +163,7 @@ async fn purge_on_cancel_leaves_a_replaced_name_alone_and_reports_it() {
     assert_eq!(failure.kind(), PurgeFailureKind::Replaced);
     assert_eq!(failure.path(), swapped.path());
     assert_eq!(failure.entry_kind(), Some(EntryKind::TempFile));
-    assert!(!fine.path().exists());
+    support::assert_gone_while_held(fine.path(), "a purged temp file still held");
     assert!(
         std::fs::symlink_metadata(swapped.path())
             .unwrap()
@@ -220,13 +226,16 @@ mod subsystem {
             .expect("the toplevel should end")
             .expect("toplevel task");
         assert!(outcome.is_ok(), "{outcome:?}");
-        assert!(!scratch.path().exists());
+        support::assert_gone_while_held(scratch.path(), "a purged temp file still held");
         assert!(!dir.path().exists());
         assert!(registry.is_closed(), "the subsystem closes the registry");
     }
 
     #[tokio::test]
     async fn an_unclean_purge_is_a_subsystem_error() {
+        if support::or_skip(support::can_symlink()).is_none() {
+            return;
+        }
         let root = tempfile::tempdir().unwrap();
         let aux = tempfile::tempdir().unwrap();
         let victim = aux.path().join("victim");
@@ -263,7 +272,7 @@ mod subsystem {
         assert_eq!(failures[0].path(), swapped.path());
         assert!(purge.to_string().contains("not clean"), "{purge}");
 
-        assert!(!fine.path().exists(), "the rest is still purged");
+        support::assert_gone_while_held(fine.path(), "the rest is still purged");
         assert_eq!(std::fs::read(&victim).unwrap(), b"not ours");
     }
 }

@@ -39,6 +39,14 @@ fn an_anonymous_file_reads_writes_and_seeks() {
     assert!(!file.is_purged());
 }
 
+/// True where an anonymous file has no name while open: Unix, and Windows
+/// where POSIX delete semantics take its name away at once; not under Wine,
+/// which has none (there its name goes when it is closed: a `skipped:` line
+/// says so).
+fn no_names_here() -> bool {
+    support::or_skip(support::names_go_at_once()).is_some()
+}
+
 #[test]
 fn anonymous_files_have_no_name() {
     let root = scratch_root();
@@ -49,7 +57,9 @@ fn anonymous_files_have_no_name() {
     for file in &mut files {
         file.write_all(&[1; 4096]).expect("write");
     }
-    assert_eq!(names_in(registry.session_dir()), [LOCK_NAME]);
+    if no_names_here() {
+        assert_eq!(names_in(registry.session_dir()), [LOCK_NAME]);
+    }
     assert_eq!(registry.len(), 3);
     for entry in registry.entries() {
         assert_eq!(entry.kind(), EntryKind::AnonymousFile);
@@ -74,7 +84,9 @@ fn a_purge_closes_an_anonymous_file() {
     assert_eq!(report.removed(), 0, "nothing had a name: {report}");
     assert!(file.is_purged());
     assert!(registry.is_empty());
-    assert_eq!(names_in(registry.session_dir()), [LOCK_NAME]);
+    if no_names_here() {
+        assert_eq!(names_in(registry.session_dir()), [LOCK_NAME]);
+    }
 
     assert_purged_error(&file.write_all(b"more").expect_err("write"), "write");
     assert_purged_error(&file.read(&mut [0; 4]).expect_err("read"), "read");
@@ -118,7 +130,9 @@ async fn an_async_anonymous_file_round_trips_and_is_closed_by_a_purge() {
     let mut back = String::new();
     file.read_to_string(&mut back).await.expect("read");
     assert_eq!(back, "spill");
-    assert_eq!(names_in(registry.session_dir()), [LOCK_NAME]);
+    if no_names_here() {
+        assert_eq!(names_in(registry.session_dir()), [LOCK_NAME]);
+    }
     assert_eq!(registry.entries()[0].kind(), EntryKind::AnonymousFile);
 
     let report = registry.purge_all().await;
@@ -143,13 +157,15 @@ fn a_killed_child_leaves_no_name_for_its_anonymous_files() {
     // The child holds two named files and a temp dir (`held` counts their
     // regular files), plus three anonymous files of 4 KiB each that must
     // show up nowhere.
-    let names = names_in(&child.session);
-    assert_eq!(names.len(), 4, "lock, two files and a dir: {names:?}");
-    let listed = tempreg::list_sessions(root.path()).expect("list");
-    assert_eq!(
-        (listed[0].files(), listed[0].bytes()),
-        (held.files, held.bytes)
-    );
+    if no_names_here() {
+        let names = names_in(&child.session);
+        assert_eq!(names.len(), 4, "lock, two files and a dir: {names:?}");
+        let listed = tempreg::list_sessions(root.path()).expect("list");
+        assert_eq!(
+            (listed[0].files(), listed[0].bytes()),
+            (held.files, held.bytes)
+        );
+    }
 
     child.process.kill_hard();
     let report = tempreg::sweep_orphans(root.path()).expect("sweep");

@@ -5,6 +5,10 @@
 //! The client is a plain `TcpStream` speaking HTTP/1.1 with
 //! `Connection: close`, so no client crate is needed.
 
+// Unix only: every test here ends the child with a signal (SIGTERM, SIGINT,
+// ...); Windows' console control events: tests/windows.rs.
+#![cfg(unix)]
+
 mod support;
 
 use std::io::{self, Read, Write};

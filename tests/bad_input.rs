@@ -5,26 +5,39 @@ mod support;
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
+#[cfg(unix)]
 use std::path::Path;
+#[cfg(unix)]
 use std::process::Command;
 
-use support::{
-    assert_empty_dir, assert_names_path, assert_session_holds_only_lock, registry_in, Running,
-    RUN_TIMEOUT,
-};
+use support::{assert_empty_dir, assert_names_path, assert_session_holds_only_lock, registry_in};
+#[cfg(unix)]
+use support::{Running, RUN_TIMEOUT};
 use tempreg::ResourceRegistry;
 
+#[cfg(unix)]
 const CHILD_TEST: &str = "child_process_entry";
 
 fn bad_parts() -> Vec<&'static OsStr> {
-    vec![
+    let mut parts = vec![
         OsStr::new("a/b"),
         OsStr::new("/"),
         OsStr::new("../escape"),
-        OsStr::from_bytes(b"nul\0byte"),
-    ]
+        OsStr::new("nul\0byte"),
+    ];
+    // Windows separates with `\` too, and `C:` names another directory
+    // (the working one of drive C) or, after a name, a stream of that file.
+    if cfg!(windows) {
+        parts.extend([
+            OsStr::new("a\\b"),
+            OsStr::new("..\\escape"),
+            OsStr::new("C:"),
+            OsStr::new("file:stream"),
+        ]);
+    }
+    parts
 }
 
 fn assert_invalid_input(result: io::Result<()>, what: &str) {
@@ -73,7 +86,12 @@ fn a_name_with_no_prefix_suffix_or_random_part_is_invalid_input() {
 #[test]
 fn builder_prefix_with_slash_or_nul_or_empty_is_invalid_input() {
     let root = tempfile::tempdir().unwrap();
-    for bad in ["a/b", "/", "../up", "nul\0byte", ""] {
+    let mut bad_prefixes = vec!["a/b", "/", "../up", "nul\0byte", ""];
+    // A drive, or a file's stream, on Windows.
+    if cfg!(windows) {
+        bad_prefixes.extend(["C:", "a:b"]);
+    }
+    for bad in bad_prefixes {
         let err = ResourceRegistry::builder()
             .root(root.path())
             .prefix(bad)
@@ -178,7 +196,7 @@ async fn a_deadline_or_grace_period_of_duration_max_means_no_limit() {
 #[test]
 fn missing_root_is_not_found_and_names_the_root() {
     let parent = tempfile::tempdir().unwrap();
-    let root = parent.path().join("does/not/exist");
+    let root = parent.path().join("does").join("not").join("exist");
     let err = ResourceRegistry::builder().root(&root).build().unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
     assert_names_path(&err, &root);
@@ -212,8 +230,14 @@ async fn open_of_a_missing_path_without_create_is_not_found_and_names_it() {
     assert_eq!(registry.len(), 0);
 
     // A directory cannot be opened for writing; the message still names it.
+    // (Windows refuses the open itself: access denied.)
     let err = registry.open(outside.path(), &options).await.unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::IsADirectory, "{err}");
+    let expected = if cfg!(windows) {
+        io::ErrorKind::PermissionDenied
+    } else {
+        io::ErrorKind::IsADirectory
+    };
+    assert_eq!(err.kind(), expected, "{err}");
     assert_names_path(&err, outside.path());
     assert_eq!(registry.len(), 0);
 
@@ -223,7 +247,8 @@ async fn open_of_a_missing_path_without_create_is_not_found_and_names_it() {
 }
 
 /// As uid 65534, a root-owned 0755 directory is not writable and a
-/// root-owned 0600 file is not readable.
+/// root-owned 0600 file is not readable. (Unix only: `setpriv` and modes.)
+#[cfg(unix)]
 #[test]
 fn unwritable_root_and_unreadable_file_are_permission_denied() {
     let Ok(setpriv) = which("setpriv") else {
@@ -267,6 +292,7 @@ fn unwritable_root_and_unreadable_file_are_permission_denied() {
     assert_eq!(std::fs::read(&secret).unwrap(), b"root only");
 }
 
+#[cfg(unix)]
 fn which(tool: &str) -> Result<std::path::PathBuf, ()> {
     std::env::var_os("PATH")
         .into_iter()
@@ -277,17 +303,20 @@ fn which(tool: &str) -> Result<std::path::PathBuf, ()> {
 }
 
 /// Runs a scenario in a re-executed test binary; returns at once otherwise.
+#[cfg(unix)]
 #[test]
 fn child_process_entry() {
     let Some((scenario, root)) = support::child_scenario() else {
         return;
     };
     match scenario.as_str() {
+        #[cfg(unix)]
         "permission-denied" => child_permission_denied(&root, &support::child_aux()),
         other => panic!("unknown scenario {other}"),
     }
 }
 
+#[cfg(unix)]
 fn child_permission_denied(root: &Path, aux: &Path) {
     let err = ResourceRegistry::builder().root(root).build().unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");

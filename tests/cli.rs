@@ -7,21 +7,32 @@
 //! sizes, `--dry-run`, `-v`) or scripts (`--json`); errors are one line
 //! that names what was asked; `RUST_LOG` logs on stderr; no colour escapes
 //! off a terminal.
+//!
+//! On Windows, `tempreg run` has no signals, process groups or terminal to
+//! pass on, and no `sh` to run: those tests are Unix's, and
+//! `tests/windows.rs` runs commands through `cmd`. What the OS says in an
+//! error is taken from the OS there (its words depend on the system's
+//! language, and under Wine on Wine).
 #![cfg(feature = "cli")]
 
 mod support;
 
+#[cfg(unix)]
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+#[cfg(unix)]
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+use support::{assert_empty_dir, names_in, registry_in, scratch_root};
+#[cfg(unix)]
 use support::{
-    assert_empty_dir, dead_hold_child, names_in, or_skip, process_exists, registry_in,
-    scratch_root, snapshot, wait_until, Immutable, KillOnDrop, LockPlant, Planted, Running,
+    dead_hold_child, process_exists, snapshot, wait_until, KillOnDrop, LockPlant, Planted, Running,
     CHILD_EXIT_TIMEOUT, LINE_TIMEOUT, NOBODY, SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGTERM,
 };
+#[cfg(unix)]
+use support::{or_skip, Immutable};
 use tempreg::LOCK_NAME;
 
 /// The path of the `tempreg` binary under test.
@@ -39,6 +50,7 @@ fn tempreg() -> assert_cmd::Command {
 }
 
 /// `tempreg run --root ROOT [EXTRA] -- sh -c SCRIPT`, run to its end.
+#[cfg(unix)]
 fn run_sh(root: &Path, extra: &[&str], script: &str) -> Output {
     tempreg()
         .args(["run", "--root"])
@@ -51,6 +63,7 @@ fn run_sh(root: &Path, extra: &[&str], script: &str) -> Output {
 
 /// `tempreg run --root ROOT -- sh -c SCRIPT` in the background; the script
 /// should print `started $$` once it is ready.
+#[cfg(unix)]
 fn start_sh(root: &Path, script: &str) -> (Running, KillOnDrop) {
     let mut cmd = std::process::Command::new(TEMPREG);
     cmd.env_remove("RUST_LOG")
@@ -128,12 +141,14 @@ fn assert_one_line_error(output: &Output, code: i32, what: &str, needle: &str) {
 
 /// True once process `pid` has ended: gone, or a zombie nobody reaps (an
 /// orphan whose new parent does not reap it, as in some containers).
+#[cfg(unix)]
 fn has_ended(pid: u32) -> bool {
     !process_exists(pid) || matches!(process_state(pid), Some('Z' | 'X'))
 }
 
 /// The state letter of process `pid` in `/proc` (`S`, `R`, `T` stopped, `Z`
 /// zombie, ...), if it can be read.
+#[cfg(unix)]
 fn process_state(pid: u32) -> Option<char> {
     // `pid (comm) STATE ...`; comm may hold spaces, so split after `)`.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -143,6 +158,7 @@ fn process_state(pid: u32) -> Option<char> {
 /// True if this test process ignores `signal` (inherited: a background job
 /// of a script ignores SIGINT): its children then ignore it too, and cannot
 /// be killed by it.
+#[cfg(unix)]
 fn ignored_here(signal: i32) -> bool {
     // SAFETY: a query only; `old` is plain data the call fills in.
     unsafe {
@@ -152,7 +168,54 @@ fn ignored_here(signal: i32) -> bool {
     }
 }
 
+/// An error's words for a person: the OS's, without `(os error N)` (as the
+/// command shows them).
+#[cfg(windows)]
+fn words(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_string(),
+        _ => text,
+    }
+}
+
+/// What the OS says when `path` cannot be listed: `unix` on Unix, checked
+/// as written; on Windows the system's own words, from `read_dir` (they
+/// depend on its language, and under Wine on Wine).
+fn os_words_listing(path: &Path, unix: &str) -> String {
+    #[cfg(unix)]
+    {
+        let _ = path;
+        unix.to_string()
+    }
+    #[cfg(windows)]
+    {
+        let _ = unix;
+        words(&std::fs::read_dir(path).expect_err("a root that cannot be listed"))
+    }
+}
+
+/// What the OS says when `program` cannot be started: `unix` on Unix; on
+/// Windows the system's own words, from `Command::spawn`.
+fn os_words_spawning(program: &str, unix: &str) -> String {
+    #[cfg(unix)]
+    {
+        let _ = program;
+        unix.to_string()
+    }
+    #[cfg(windows)]
+    {
+        let _ = unix;
+        words(
+            &std::process::Command::new(program)
+                .spawn()
+                .expect_err("a program that cannot start"),
+        )
+    }
+}
+
 /// The single entry of `root`: the session a test made there.
+#[cfg(unix)]
 fn only_session(root: &Path) -> PathBuf {
     let names = names_in(root);
     assert_eq!(
@@ -166,6 +229,7 @@ fn only_session(root: &Path) -> PathBuf {
 // ---------------------------------------------------------------------------
 // `tempreg run`: the session, and ending as the command ended.
 
+#[cfg(unix)]
 #[test]
 fn run_gives_the_command_a_session_and_removes_it() {
     let root = scratch_root();
@@ -185,6 +249,7 @@ fn run_gives_the_command_a_session_and_removes_it() {
     assert_empty_dir(root.path());
 }
 
+#[cfg(unix)]
 #[test]
 fn run_removes_what_the_command_left_without_following_its_symlinks() {
     let root = scratch_root();
@@ -214,6 +279,7 @@ fn run_removes_what_the_command_left_without_following_its_symlinks() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn run_exits_with_the_commands_code_and_cleans_up() {
     let root = scratch_root();
@@ -229,6 +295,7 @@ fn run_exits_with_the_commands_code_and_cleans_up() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn a_command_killed_by_a_signal_kills_the_wrapper_by_the_same_signal() {
     let root = scratch_root();
@@ -257,6 +324,7 @@ fn a_command_killed_by_a_signal_kills_the_wrapper_by_the_same_signal() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn a_core_dumping_signal_kills_the_wrapper_by_it_without_a_core_file() {
     let root = scratch_root();
@@ -292,6 +360,7 @@ fn a_core_dumping_signal_kills_the_wrapper_by_it_without_a_core_file() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn a_signal_sent_to_the_wrapper_reaches_the_command_and_the_wrapper_dies_by_it() {
     let root = scratch_root();
@@ -317,6 +386,7 @@ fn a_signal_sent_to_the_wrapper_reaches_the_command_and_the_wrapper_dies_by_it()
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn a_command_that_traps_the_forwarded_signal_can_clean_up_and_succeed() {
     let root = scratch_root();
@@ -332,6 +402,7 @@ fn a_command_that_traps_the_forwarded_signal_can_clean_up_and_succeed() {
     assert_empty_dir(root.path());
 }
 
+#[cfg(unix)]
 #[test]
 fn sigtstp_stops_the_command_then_the_wrapper_and_sigcont_resumes_both() {
     // What Ctrl+Z does to a job, here without a terminal: the wrapper passes
@@ -363,6 +434,7 @@ fn sigtstp_stops_the_command_then_the_wrapper_and_sigcont_resumes_both() {
     assert_empty_dir(root.path());
 }
 
+#[cfg(unix)]
 #[test]
 fn a_signal_ignored_when_the_wrapper_started_stays_ignored_as_under_nohup() {
     let root = scratch_root();
@@ -407,11 +479,10 @@ fn the_wrappers_own_failures_exit_125_and_say_what_failed() {
         .output()
         .expect("run");
     assert_one_line_error(&output, 125, "run", missing);
+    let why = os_words_listing(Path::new(missing), "No such file or directory");
     assert!(
         stderr(&output).contains("cannot make a session directory in")
-            && stderr(&output)
-                .trim_end()
-                .ends_with(": No such file or directory"),
+            && stderr(&output).trim_end().ends_with(&format!(": {why}")),
         "{output:?}"
     );
 
@@ -425,8 +496,9 @@ fn the_wrappers_own_failures_exit_125_and_say_what_failed() {
         .output()
         .expect("run");
     assert_one_line_error(&output, 125, "run", &file.display().to_string());
+    let why = os_words_listing(&file, "Not a directory");
     assert!(
-        stderr(&output).trim_end().ends_with(": Not a directory"),
+        stderr(&output).trim_end().ends_with(&format!(": {why}")),
         "{output:?}"
     );
     assert_eq!(names_in(root.path()), ["plain-file"]);
@@ -458,8 +530,9 @@ fn a_command_that_cannot_run_exits_like_a_shell_would() {
         .output()
         .expect("run");
     assert_one_line_error(&output, 127, "run", "`/no/such/cmd`");
+    let why = os_words_spawning("/no/such/cmd", "No such file or directory");
     assert!(
-        stderr(&output).contains("cannot run `/no/such/cmd`: No such file or directory"),
+        stderr(&output).contains(&format!("cannot run `/no/such/cmd`: {why}")),
         "{output:?}"
     );
     assert_empty_dir(root.path());
@@ -473,11 +546,12 @@ fn a_command_that_cannot_run_exits_like_a_shell_would() {
     assert_one_line_error(&output, 127, "run", "no-such-command-on-any-path-3f9a");
     assert_empty_dir(root.path());
 
-    // Found, but not runnable: a file without execute permission, a
-    // directory.
+    // Found, but not runnable: a file without execute permission (on
+    // Windows, one that is no program), a directory.
     let bin = scratch_root();
     let script = bin.path().join("not-executable.sh");
     std::fs::write(&script, b"#!/bin/sh\necho ran\n").expect("write");
+    #[cfg(unix)]
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     for target in [script.as_path(), bin.path()] {
         let output = tempreg()
@@ -493,6 +567,7 @@ fn a_command_that_cannot_run_exits_like_a_shell_would() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn run_takes_the_command_without_a_double_dash_and_passes_its_options_on() {
     let root = scratch_root();
@@ -545,6 +620,7 @@ fn run_takes_the_command_without_a_double_dash_and_passes_its_options_on() {
 // ---------------------------------------------------------------------------
 // `tempreg run`: the command's process group, and what it leaves running.
 
+#[cfg(unix)]
 #[test]
 fn sigterm_to_the_wrapper_ends_every_process_of_the_commands_group() {
     let root = scratch_root();
@@ -581,6 +657,7 @@ fn sigterm_to_the_wrapper_ends_every_process_of_the_commands_group() {
     assert_empty_dir(root.path());
 }
 
+#[cfg(unix)]
 #[test]
 fn processes_the_command_left_running_keep_the_session_until_a_sweep_after_them() {
     let root = scratch_root();
@@ -636,6 +713,7 @@ fn processes_the_command_left_running_keep_the_session_until_a_sweep_after_them(
     assert_empty_dir(root.path());
 }
 
+#[cfg(unix)]
 #[test]
 fn a_killed_wrapper_leaves_a_live_session_until_its_command_ends() {
     let root = scratch_root();
@@ -676,6 +754,7 @@ fn a_killed_wrapper_leaves_a_live_session_until_its_command_ends() {
     assert_empty_dir(root.path());
 }
 
+#[cfg(unix)]
 #[test]
 fn on_a_terminal_the_command_gets_the_foreground_and_the_wrapper_takes_it_back() {
     // `script` (util-linux) runs a shell on a new pseudo-terminal, as its
@@ -737,6 +816,7 @@ fn on_a_terminal_the_command_gets_the_foreground_and_the_wrapper_takes_it_back()
 }
 
 /// `Ok` if `script` is util-linux's (whose `-qec CMD FILE` this suite uses).
+#[cfg(unix)]
 fn util_linux_script() -> Result<(), String> {
     let output = std::process::Command::new("script")
         .arg("--version")
@@ -752,6 +832,7 @@ fn util_linux_script() -> Result<(), String> {
 // ---------------------------------------------------------------------------
 // `tempreg run --keep-on-failure`.
 
+#[cfg(unix)]
 #[test]
 fn keep_on_failure_keeps_the_session_says_how_to_remove_it_and_ls_shows_it_kept() {
     let root = scratch_root();
@@ -825,6 +906,7 @@ fn keep_on_failure_keeps_the_session_says_how_to_remove_it_and_ls_shows_it_kept(
 // ---------------------------------------------------------------------------
 // `tempreg ls` and `tempreg sweep`.
 
+#[cfg(unix)]
 #[test]
 fn ls_json_lists_live_and_orphaned_sessions() {
     let root = scratch_root();
@@ -1030,7 +1112,7 @@ fn sweep_and_ls_exit_2_for_a_root_they_cannot_read_and_say_which() {
             &output,
             2,
             &format!("{sub} {missing}"),
-            "No such file or directory",
+            &os_words_listing(Path::new(missing), "No such file or directory"),
         );
     }
     let root = scratch_root();
@@ -1042,7 +1124,7 @@ fn sweep_and_ls_exit_2_for_a_root_they_cannot_read_and_say_which() {
             &output,
             2,
             &format!("{sub} {}", file.display()),
-            "Not a directory",
+            &os_words_listing(&file, "Not a directory"),
         );
     }
     for args in [
@@ -1063,9 +1145,14 @@ fn a_sweep_that_cannot_remove_a_session_exits_1_and_names_it() {
     let stuck = forge_orphan(root.path(), 4242);
     std::fs::create_dir(stuck.join("sub")).expect("mkdir");
     std::fs::write(stuck.join("sub").join("f"), b"f").expect("write");
+    // On Windows: the file held open by a process that does not share its
+    // deletion (Windows' own way for a removal to fail).
+    #[cfg(unix)]
     let Some(_immutable) = or_skip(Immutable::set(&stuck.join("sub"))) else {
         return;
     };
+    #[cfg(windows)]
+    let _held = support::open_unshared(&stuck.join("sub").join("f"));
     let fine = forge_orphan(root.path(), 4343);
 
     let output = run_sweep(root.path());
@@ -1098,22 +1185,26 @@ fn rust_log_logs_on_stderr_and_nothing_is_logged_without_it() {
         "logged without RUST_LOG: {output:?}"
     );
 
-    let output = tempreg()
-        .args(["run", "--root"])
-        .arg(root.path())
-        .arg("true")
-        .env("RUST_LOG", "tempreg=debug")
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(0), "{output:?}");
-    let err = stderr(&output);
-    assert!(
-        err.lines()
-            .any(|l| l.contains("DEBUG") && l.contains("process group of its own")),
-        "{err}"
-    );
-    assert!(output.stdout.is_empty(), "logs go to stderr: {output:?}");
-    assert_no_escapes(&output);
+    // (Windows: no `true`, and no process group to log.)
+    #[cfg(unix)]
+    {
+        let output = tempreg()
+            .args(["run", "--root"])
+            .arg(root.path())
+            .arg("true")
+            .env("RUST_LOG", "tempreg=debug")
+            .output()
+            .expect("run");
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        let err = stderr(&output);
+        assert!(
+            err.lines()
+                .any(|l| l.contains("DEBUG") && l.contains("process group of its own")),
+            "{err}"
+        );
+        assert!(output.stdout.is_empty(), "logs go to stderr: {output:?}");
+        assert_no_escapes(&output);
+    }
 
     let output = tempreg()
         .arg("sweep")
@@ -1175,10 +1266,12 @@ fn help_documents_the_exit_status_of_each_command_without_escapes() {
 // leave them as they were.
 
 /// How long one `tempreg sweep` or `ls` may take before it counts as hung.
+#[cfg(unix)]
 const HANG_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// `tempreg ARGS... ROOT`, run to its end; fails the test (killing it) if
 /// it has not ended within [`HANG_TIMEOUT`].
+#[cfg(unix)]
 fn run_bounded(args: &[&str], root: &Path) -> Output {
     let mut cmd = std::process::Command::new(TEMPREG);
     cmd.env_remove("RUST_LOG").args(args).arg(root);
@@ -1187,6 +1280,7 @@ fn run_bounded(args: &[&str], root: &Path) -> Output {
 }
 
 /// `tempreg ls --json ROOT` (bounded), parsed.
+#[cfg(unix)]
 fn ls_json_bounded(root: &Path) -> Vec<serde_json::Value> {
     let output = run_bounded(&["ls", "--json"], root);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
@@ -1195,6 +1289,7 @@ fn ls_json_bounded(root: &Path) -> Vec<serde_json::Value> {
 }
 
 /// The rows of `tempreg ls ROOT` (bounded), without the header.
+#[cfg(unix)]
 fn ls_rows_bounded(root: &Path) -> Vec<String> {
     let output = run_bounded(&["ls"], root);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
@@ -1210,6 +1305,7 @@ fn ls_rows_bounded(root: &Path) -> Vec<String> {
 /// Plants `kind` alone in a fresh root and runs `sweep --dry-run`, `sweep`,
 /// `ls` and `ls --json` on it: none may hang, fail, see a session, or change
 /// anything in the planted directory.
+#[cfg(unix)]
 fn assert_commands_leave_a_planted_lock_alone(kind: LockPlant) {
     let root = scratch_root();
     let Some(planted) = or_skip(Planted::plant(kind, root.path())) else {
@@ -1239,26 +1335,31 @@ fn assert_commands_leave_a_planted_lock_alone(kind: LockPlant) {
     assert_eq!(names_in(root.path()), [planted.name()]);
 }
 
+#[cfg(unix)]
 #[test]
 fn sweep_and_ls_neither_stall_on_a_fifo_lock_file_nor_list_it() {
     assert_commands_leave_a_planted_lock_alone(LockPlant::Fifo);
 }
 
+#[cfg(unix)]
 #[test]
 fn sweep_and_ls_leave_a_directory_lock_file_and_its_neighbours_alone() {
     assert_commands_leave_a_planted_lock_alone(LockPlant::Dir);
 }
 
+#[cfg(unix)]
 #[test]
 fn sweep_and_ls_do_not_follow_a_symlinked_lock_file() {
     assert_commands_leave_a_planted_lock_alone(LockPlant::Symlink);
 }
 
+#[cfg(unix)]
 #[test]
 fn sweep_and_ls_ignore_a_lock_file_of_another_user_than_its_directory() {
     assert_commands_leave_a_planted_lock_alone(LockPlant::OtherOwner);
 }
 
+#[cfg(unix)]
 #[test]
 fn sweep_removes_a_real_orphan_among_planted_look_alikes_and_only_it() {
     let root = scratch_root();
@@ -1302,6 +1403,7 @@ fn sweep_removes_a_real_orphan_among_planted_look_alikes_and_only_it() {
 // them alone, and say whose they are.
 
 /// `tempreg ARGS... ROOT` as uid 65534, run to its end (bounded).
+#[cfg(unix)]
 fn run_as_nobody(args: &[&str], root: &Path) -> Output {
     let mut cmd = support::as_nobody(Path::new(env!("CARGO_BIN_EXE_tempreg")));
     cmd.args(args).arg(root);
@@ -1311,12 +1413,14 @@ fn run_as_nobody(args: &[&str], root: &Path) -> Output {
 
 /// A root shared like `/tmp`, if this machine lets us run the command as
 /// uid 65534 in it; otherwise `None`, after a `skipped:` line.
+#[cfg(unix)]
 fn shared_root_for_nobody() -> Option<tempfile::TempDir> {
     let tempreg = Path::new(env!("CARGO_BIN_EXE_tempreg"));
     or_skip(support::can_run_as_nobody(tempreg))?;
     or_skip(support::shared_root())
 }
 
+#[cfg(unix)]
 #[test]
 fn sweep_and_ls_as_another_user_leave_and_count_sessions_not_theirs() {
     let Some(root) = shared_root_for_nobody() else {
@@ -1389,6 +1493,7 @@ fn sweep_and_ls_as_another_user_leave_and_count_sessions_not_theirs() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn sweep_as_another_user_removes_its_own_orphan_and_leaves_roots() {
     let Some(root) = shared_root_for_nobody() else {

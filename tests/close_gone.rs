@@ -12,11 +12,15 @@ use support::registry_in;
 fn close_of_a_name_removed_by_someone_else_is_not_found() {
     let root = tempfile::tempdir().unwrap();
     let registry = registry_in(root.path());
-    let file = registry.temp_file().unwrap();
-    std::fs::remove_file(file.path()).unwrap();
-    let err = file.close().unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
-    support::assert_names_path(&err, registry.session_dir());
+    // Removed while its guard holds it open: where the name outlives that
+    // (Wine), the guard finds it and removes it (`Ok`).
+    if support::or_skip(support::names_go_at_once()).is_some() {
+        let file = registry.temp_file().unwrap();
+        std::fs::remove_file(file.path()).unwrap();
+        let err = file.close().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+        support::assert_names_path(&err, registry.session_dir());
+    }
 
     let path = registry.temp_file().unwrap().into_temp_path();
     std::fs::remove_file(&path).unwrap();
@@ -42,6 +46,10 @@ fn close_after_a_purge_is_ok() {
 
 #[test]
 fn an_async_temp_file_whose_name_is_gone_closes_not_found() {
+    // Removed while its guard holds it open (see above).
+    if support::or_skip(support::names_go_at_once()).is_none() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let registry = registry_in(root.path());
     support::block_on(async {

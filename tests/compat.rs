@@ -6,6 +6,7 @@
 mod support;
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 
 use tempreg::compat as tempfile;
@@ -30,7 +31,9 @@ fn named_files_and_dirs_live_one_level_down_in_a_session_directory() {
     );
     let name = session.file_name().unwrap().to_str().unwrap();
     assert!(name.starts_with("tempreg-"), "{name}");
+    #[cfg(unix)]
     assert_eq!(support::mode_of(&session), 0o700);
+    #[cfg(unix)]
     assert_eq!(support::mode_of(dir.path()), 0o700);
     drop((file, dir));
     // The registry of a directory other than the default lives while its
@@ -47,6 +50,10 @@ fn the_unnamed_tempfile_is_a_plain_file_made_in_the_directory_itself() {
     let mut back = String::new();
     file.read_to_string(&mut back).unwrap();
     assert_eq!(back, "abc");
+    // On Windows (`FILE_FLAG_DELETE_ON_CLOSE`, as `tempfile` does there) the
+    // file has a name until its handle closes.
+    #[cfg(windows)]
+    drop(file);
     support::assert_empty_dir(root.path());
 }
 
@@ -69,6 +76,12 @@ fn keep_moves_out_of_the_session_directory_into_the_directory_asked_for() {
 
 #[test]
 fn a_replaced_name_is_never_deleted() {
+    // Removed while its guard holds it open, then made again at the name.
+    if support::or_skip(support::names_go_at_once()).is_none()
+        || support::or_skip(support::identity_survives_reuse()).is_none()
+    {
+        return;
+    }
     let file = tempfile::NamedTempFile::new().unwrap();
     let path = file.path().to_path_buf();
     std::fs::remove_file(&path).unwrap();
@@ -81,10 +94,14 @@ fn a_replaced_name_is_never_deleted() {
 
 #[test]
 fn close_of_a_file_already_gone_is_not_found_as_in_tempfile() {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::remove_file(file.path()).unwrap();
-    let err = file.close().unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+    // Removed while its guard holds it open: where the name outlives that
+    // (Wine), the guard finds it and removes it (`Ok`).
+    if support::or_skip(support::names_go_at_once()).is_some() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::remove_file(file.path()).unwrap();
+        let err = file.close().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+    }
     let dir = tempfile::tempdir().unwrap();
     std::fs::remove_dir(dir.path()).unwrap();
     assert_eq!(dir.close().unwrap_err().kind(), io::ErrorKind::NotFound);
@@ -118,17 +135,18 @@ fn a_slash_in_a_prefix_is_refused() {
 
 #[test]
 fn builder_options_reach_the_file() {
-    let file = tempfile::Builder::new()
-        .permissions(std::fs::Permissions::from_mode(0o640))
-        .suffix(".log")
-        .rand_bytes(3)
-        .tempfile()
-        .unwrap();
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    builder.permissions(std::fs::Permissions::from_mode(0o640));
+    let file = builder.suffix(".log").rand_bytes(3).tempfile().unwrap();
     let name = file.path().file_name().unwrap().to_str().unwrap();
     assert_eq!(name.len(), ".tmp".len() + 3 + ".log".len(), "{name}");
-    let mode = support::mode_of(file.path());
-    assert_eq!(mode & 0o600, 0o600, "{mode:o}");
-    assert_eq!(mode & 0o007, 0, "{mode:o}");
+    #[cfg(unix)]
+    {
+        let mode = support::mode_of(file.path());
+        assert_eq!(mode & 0o600, 0o600, "{mode:o}");
+        assert_eq!(mode & 0o007, 0, "{mode:o}");
+    }
     let mut appended = tempfile::Builder::new().append(true).tempfile().unwrap();
     appended.write_all(b"a").unwrap();
     appended.seek(SeekFrom::Start(0)).unwrap();

@@ -12,6 +12,13 @@ use tempreg::LOCK_NAME;
 fn exit_with_the_hook_purges_and_removes_the_session() {
     let root = scratch_root();
     let (session, _) = run_to_exit("exit", root.path(), "exiting ");
+    // On Windows `std::process::exit` is `ExitProcess`, which runs no
+    // `atexit` handler: the session stays, its lock released, for a sweep.
+    if cfg!(windows) {
+        assert!(session.join(LOCK_NAME).is_file());
+        let report = tempreg::sweep_orphans(root.path()).expect("sweep");
+        assert_eq!(report.removed().len(), 1, "{report}");
+    }
     assert!(!session.exists());
     assert_empty_dir(root.path());
 }
@@ -38,6 +45,11 @@ fn exit_without_the_hook_leaves_the_session_for_a_sweep() {
 
 #[test]
 fn a_return_from_main_with_a_static_registry_runs_the_hook() {
+    // The guards are forgotten, their files held open until the process ends: where a name removed while its file is open stays until it is
+    // closed (Wine), the hook cannot remove the session.
+    if support::or_skip(support::names_go_at_once()).is_none() {
+        return;
+    }
     let root = scratch_root();
     run_to_exit("return-static", root.path(), "returning");
     assert_empty_dir(root.path());

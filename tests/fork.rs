@@ -5,6 +5,9 @@
 //! is its own to clean. Each case runs the `crash_child` fixture, whose
 //! parent checks its files after its child ended.
 
+// Unix only: fork() without exec has no Windows counterpart.
+#![cfg(unix)]
+
 mod support;
 
 use support::{assert_empty_dir, run_to_exit, scratch_root};

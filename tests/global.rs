@@ -17,12 +17,18 @@ const CHILD_TEST: &str = "child_process_entry";
 fn child(scenario: &str, root: &Path) -> Running {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     support::child_args(&mut cmd, CHILD_TEST, scenario, root, root);
-    cmd.env("TMPDIR", root);
+    // (Windows' temp directory is `TMP`'s, then `TEMP`'s.)
+    cmd.env("TMPDIR", root).env("TMP", root).env("TEMP", root);
     Running::start(cmd, &format!("global scenario {scenario}"))
 }
 
 #[test]
 fn threads_share_one_session_and_it_goes_when_the_process_exits() {
+    // The guards are forgotten, their files held open until the process ends: where a name removed while its file is open stays until it is
+    // closed (Wine), the hook cannot remove the session.
+    if support::or_skip(support::names_go_at_once()).is_none() {
+        return;
+    }
     let root = support::scratch_root();
     let mut run = child("threads", root.path());
     run.wait_for_line("sessions: 1", LINE_TIMEOUT);
@@ -43,6 +49,11 @@ fn a_panicking_test_leaves_the_others_files_alone() {
 
 #[test]
 fn what_a_killed_process_left_is_swept_by_the_next_one() {
+    // The next one forgets its guards, their files held open until it ends: where a name removed while its file is open stays until it is
+    // closed (Wine), its hook cannot remove its session.
+    if support::or_skip(support::names_go_at_once()).is_none() {
+        return;
+    }
     let root = support::scratch_root();
     let mut killed = child("hold", root.path());
     killed.wait_for_line("holding", LINE_TIMEOUT);

@@ -10,6 +10,7 @@ use std::path::Path;
 use support::{assert_empty_dir, assert_names_path, assert_session_holds_only_lock, registry_in};
 use tempreg::{EntryKind, PurgeFailureKind, PurgeOptions, ResourceRegistry};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+#[cfg(unix)]
 use tokio_test::assert_pending;
 
 /// Several of tokio's write chunks, so that a purge finds writes in flight.
@@ -150,6 +151,8 @@ fn io_on_a_purged_handle_fails_with_an_error_naming_the_file() {
     assert_empty_dir(root.path());
 }
 
+// Unix only: a FIFO nobody reads, for a write that blocks.
+#[cfg(unix)]
 #[test]
 fn a_task_blocked_writing_wakes_with_an_error_when_purged() {
     let root = tempfile::tempdir().unwrap();

@@ -10,6 +10,10 @@
 //! says `skipped:` where the file system does not reuse the inode within a
 //! few tries (tmpfs, btrfs) or records no birth time.
 
+// Unix only: it needs inode numbers (`MetadataExt::ino`) and a file system
+// that hands a freed one out again (ext4); Windows' identity is its own.
+#![cfg(unix)]
+
 mod support;
 
 use std::os::unix::fs::MetadataExt;

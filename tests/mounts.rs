@@ -7,6 +7,10 @@
 //! Mounting needs root; where the machine refuses, each test says
 //! `skipped: <why>`.
 
+// Unix only: mounts inside a tree (Windows' volume mount points are
+// reparse points, deleted as links: see sys/windows/tree.rs).
+#![cfg(unix)]
+
 mod support;
 
 use std::io;

@@ -15,7 +15,6 @@
 
 mod support;
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
@@ -100,7 +99,7 @@ impl Ended {
     /// Asserts that the child exited (not killed by a signal) with `code`.
     fn assert_exit_code(&self, code: i32) {
         assert_eq!(
-            (self.status.code(), self.status.signal()),
+            (self.status.code(), support::signal_of(&self.status)),
             (Some(code), None),
             "panic_child should have exited with {code}\n{}",
             self.shown
@@ -194,6 +193,11 @@ fn a_joined_thread_that_panicked_leaves_every_file_alone() {
 
 #[test]
 fn a_panic_out_of_main_leaves_the_root_empty() {
+    // The files are held open until the process ends: where a name removed while its file is open stays until it is
+    // closed (Wine), the hook cannot remove the sessions.
+    if support::or_skip(support::names_go_at_once()).is_none() {
+        return;
+    }
     let ended = run("escape-main");
     ended.assert_exit_code(101);
     assert_eq!(ended.after_panic(), Vec::<&str>::new(), "\n{}", ended.shown);
@@ -239,6 +243,11 @@ fn without_the_hook_a_panic_out_of_main_leaves_the_sessions_behind() {
 
 #[test]
 fn policy_always_purges_on_a_caught_panic_and_the_process_goes_on() {
+    // The temp file's guard holds it after the purge: where a name removed while its file is open stays until it is
+    // closed (Wine), the child reports it on disk.
+    if support::or_skip(support::names_go_at_once()).is_none() {
+        return;
+    }
     let ended = run("always");
     ended.assert_exit_code(0);
     let mut expected = vec!["joined: worker boom"];
@@ -287,6 +296,11 @@ fn thousands_of_registries_share_one_hook() {
 
 #[test]
 fn a_hook_set_before_ours_still_runs_after_ours() {
+    // The temp file's guard holds it after the purge: where a name removed while its file is open stays until it is
+    // closed (Wine), the child reports it on disk.
+    if support::or_skip(support::names_go_at_once()).is_none() {
+        return;
+    }
     let ended = run("previous-hook");
     ended.assert_exit_code(0);
     // "temp-file gone": when the previous hook ran, ours had purged already.

@@ -43,6 +43,9 @@ fn a_failed_persist_hands_the_path_back_and_a_replaced_name_moves_nothing() {
     let path = err.path;
     assert!(path.exists());
 
+    if support::or_skip(support::identity_survives_reuse()).is_none() {
+        return;
+    }
     std::fs::remove_file(&path).unwrap();
     std::fs::write(&path, b"someone else's").unwrap();
     let dest = root.path().join("out");

@@ -26,8 +26,11 @@ fn it_rolls_over_past_its_size_and_keeps_its_bytes_and_position() {
     let mut back = String::new();
     spool.read_to_string(&mut back).unwrap();
     assert_eq!(back, "abcdefghijk");
-    // Nothing named on disk: the file is unnamed.
-    assert_eq!(support::names_in(registry.session_dir()).len(), 1);
+    // Nothing named on disk: the file is unnamed (where the system has
+    // unnamed files: not under Wine).
+    if support::or_skip(support::names_go_at_once()).is_some() {
+        assert_eq!(support::names_in(registry.session_dir()).len(), 1);
+    }
     drop(spool);
     assert!(registry.is_empty());
 }

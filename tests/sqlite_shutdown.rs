@@ -4,6 +4,10 @@
 //! registry's scratch files are gone. A fresh database is never reported
 //! locked, and the logs on a pipe are plain text.
 
+// Unix only: every test here ends the child with a signal (SIGTERM, SIGINT,
+// ...); Windows' console control events: tests/windows.rs.
+#![cfg(unix)]
+
 mod support;
 
 use std::path::Path;

@@ -6,16 +6,19 @@ mod support;
 
 use std::ffi::OsString;
 use std::fs;
-use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+#[cfg(unix)]
+use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use support::{
-    assert_empty_dir, dead_hold_child, dead_pid, names_in, or_skip, registry_in, scratch_root,
-    snapshot, start_hold, LockPlant, Planted,
+    assert_empty_dir, dead_hold_child, dead_pid, names_in, registry_in, scratch_root, snapshot,
+    start_hold, symlink,
 };
+#[cfg(unix)]
+use support::{or_skip, LockPlant, Planted};
 use tempreg::{list_sessions, sweep_orphans, sweep_orphans_with, SweepOptions, LOCK_NAME};
 
 /// Makes a directory that looks like a session of `pid` to the sweep: the
@@ -86,6 +89,8 @@ fn a_stale_looking_session_whose_lock_is_held_is_left_alone() {
     let month_ago = SystemTime::now() - Duration::from_secs(30 * 24 * 3600);
     lock.set_modified(month_ago).expect("age the lock file");
     drop(lock);
+    // Stopped, on Unix (Windows has no SIGSTOP).
+    #[cfg(unix)]
     live.process.signal(libc::SIGSTOP);
     let before = snapshot(&stale);
 
@@ -97,7 +102,10 @@ fn a_stale_looking_session_whose_lock_is_held_is_left_alone() {
     assert_eq!(info.path(), stale);
     assert_eq!(info.pid(), Some(gone), "the pid is shown as written");
     assert!(info.age().expect("an age") >= Duration::from_secs(29 * 24 * 3600));
-    assert_eq!((info.files(), info.bytes()), (held.files, held.bytes));
+    // (Under Wine a live owner's anonymous files have names, and count.)
+    if support::or_skip(support::names_go_at_once()).is_some() {
+        assert_eq!((info.files(), info.bytes()), (held.files, held.bytes));
+    }
     assert_eq!(snapshot(&stale), before, "a live session was touched");
 
     // Only the lock protected it: once the owner is dead, it goes.
@@ -185,6 +193,9 @@ fn directories_without_a_lock_or_with_a_foreign_name_are_left_alone() {
 
 #[test]
 fn the_sweep_never_follows_a_symlink_out_of_the_root() {
+    if support::or_skip(support::can_symlink()).is_none() {
+        return;
+    }
     let root = scratch_root();
     let outside = scratch_root();
     // A victim that a sweep following links would judge an orphan: it has an
@@ -337,10 +348,13 @@ fn list_sessions_tells_live_from_orphaned_and_removes_nothing() {
     let theirs = find(&live.session);
     assert!(theirs.is_live());
     assert_eq!(theirs.pid(), Some(live.process.pid()));
-    assert_eq!(
-        (theirs.files(), theirs.bytes()),
-        (live_held.files, live_held.bytes)
-    );
+    // (Under Wine a live owner's anonymous files have names, and count.)
+    if support::or_skip(support::names_go_at_once()).is_some() {
+        assert_eq!(
+            (theirs.files(), theirs.bytes()),
+            (live_held.files, live_held.bytes)
+        );
+    }
     let orphan = find(&dead.session);
     assert!(!orphan.is_live());
     assert_eq!(orphan.pid(), Some(dead.process.pid()));
@@ -456,12 +470,16 @@ fn a_concurrent_listing_never_breaks_a_registry_being_built() {
 // directory named like a session whose lock file is a FIFO, a directory, a
 // symlink, or another user's file. Every way the library judges a root must
 // return promptly, not take one for a session, and leave it as it was.
+// Unix only: FIFOs, owners and shared roots like /tmp are Unix's (Windows
+// keeps a temp directory per user).
 
 /// How long one judging of a root may take before it counts as hung.
+#[cfg(unix)]
 const HANG_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Runs `f` on a thread and returns what it returns; fails the test if it
 /// has not returned within [`HANG_TIMEOUT`] (the thread is left behind).
+#[cfg(unix)]
 fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -476,17 +494,20 @@ fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static)
     }
 }
 
+#[cfg(unix)]
 fn bounded_sweep(root: &Path, options: SweepOptions) -> tempreg::SweepReport {
     let root = root.to_path_buf();
     within("sweep_orphans", move || sweep_orphans_with(&root, &options))
         .expect("the sweep fails only if the root cannot be listed")
 }
 
+#[cfg(unix)]
 fn bounded_list(root: &Path) -> Vec<tempreg::SessionInfo> {
     let root = root.to_path_buf();
     within("list_sessions", move || list_sessions(&root)).expect("list")
 }
 
+#[cfg(unix)]
 fn bounded_build_sweeping(root: &Path) -> tempreg::ResourceRegistry {
     let root = root.to_path_buf();
     within("building with sweep_orphans_on_start(true)", move || {
@@ -498,6 +519,7 @@ fn bounded_build_sweeping(root: &Path) -> tempreg::ResourceRegistry {
     .expect("build with sweep_orphans_on_start")
 }
 
+#[cfg(unix)]
 fn assert_judged_nothing(report: &tempreg::SweepReport) {
     assert!(report.is_clean(), "{report}");
     assert!(report.removed().is_empty(), "{report}");
@@ -510,6 +532,7 @@ fn assert_judged_nothing(report: &tempreg::SweepReport) {
 /// library can: a dry run, a sweep, a listing, and a registry built with
 /// `sweep_orphans_on_start`. None may hang, fail, see a session, or change
 /// anything in the planted directory.
+#[cfg(unix)]
 fn assert_a_planted_lock_is_left_alone(kind: LockPlant) {
     let root = scratch_root();
     let Some(planted) = or_skip(Planted::plant(kind, root.path())) else {
@@ -540,6 +563,7 @@ fn assert_a_planted_lock_is_left_alone(kind: LockPlant) {
 
 /// A FIFO with no writer for a lock file: opening it to try its lock, as a
 /// blocking open, would wait for a writer for ever.
+#[cfg(unix)]
 #[test]
 fn a_fifo_for_a_lock_file_neither_stalls_a_sweep_nor_is_a_session() {
     assert_a_planted_lock_is_left_alone(LockPlant::Fifo);
@@ -547,6 +571,7 @@ fn a_fifo_for_a_lock_file_neither_stalls_a_sweep_nor_is_a_session() {
 
 /// A directory for a lock file: it can be opened and `flock`ed like a file,
 /// and a sweep that did so took its parent for an orphan and emptied it.
+#[cfg(unix)]
 #[test]
 fn a_directory_for_a_lock_file_is_not_a_session_and_its_files_stay() {
     assert_a_planted_lock_is_left_alone(LockPlant::Dir);
@@ -554,6 +579,7 @@ fn a_directory_for_a_lock_file_is_not_a_session_and_its_files_stay() {
 
 /// A symlink for a lock file, to an unlocked file outside the root owned
 /// like the directory: followed, it would pass for an orphan's lock.
+#[cfg(unix)]
 #[test]
 fn a_symlink_for_a_lock_file_is_not_followed_and_not_a_session() {
     assert_a_planted_lock_is_left_alone(LockPlant::Symlink);
@@ -561,6 +587,7 @@ fn a_symlink_for_a_lock_file_is_not_followed_and_not_a_session() {
 
 /// Another user's unlocked file as the lock of a directory of ours (as root):
 /// it is not the directory's owner's lock, so not a session, even for root.
+#[cfg(unix)]
 #[test]
 fn a_lock_file_of_another_user_than_its_directory_is_not_a_session() {
     assert_a_planted_lock_is_left_alone(LockPlant::OtherOwner);
@@ -568,6 +595,7 @@ fn a_lock_file_of_another_user_than_its_directory_is_not_a_session() {
 
 /// A real orphan among every look-alike: the same sweep (and the sweep on
 /// start) removes it, and only it.
+#[cfg(unix)]
 #[test]
 fn a_real_orphan_among_planted_look_alikes_is_the_only_one_removed() {
     let root = scratch_root();
@@ -610,6 +638,8 @@ fn a_real_orphan_among_planted_look_alikes_is_the_only_one_removed() {
 /// A command started with `spawn_in_session` holds a lock of its own on the
 /// session: a sweep leaves the session alone while anything it started
 /// still runs, and its owner can tell when that is over.
+// Unix only: `sh` leaving a process in the background, killed by pid.
+#[cfg(unix)]
 #[test]
 fn a_spawned_commands_leftover_process_keeps_the_session_live_until_it_ends() {
     let root = support::scratch_root();
@@ -660,8 +690,15 @@ fn a_spawned_commands_leftover_process_keeps_the_session_live_until_it_ends() {
 fn once_a_spawned_command_and_its_processes_end_the_session_is_its_owners_alone() {
     let root = support::scratch_root();
     let registry = support::registry_in(root.path());
+    #[cfg(unix)]
     let mut cmd = std::process::Command::new("sh");
+    #[cfg(unix)]
     cmd.args(["-c", "echo done > \"$TMPDIR/result\""]);
+    #[cfg(windows)]
+    let mut cmd = std::process::Command::new("cmd");
+    // cmd parses its command line itself: passed as written.
+    #[cfg(windows)]
+    std::os::windows::process::CommandExt::raw_arg(&mut cmd, "/C echo done> \"%TMP%\\result\"");
     let status = registry.spawn_in_session(&mut cmd).unwrap().wait().unwrap();
     assert!(status.success());
     assert!(!registry.is_session_in_use().unwrap());

@@ -4,6 +4,10 @@
 //! the signals their default action back. All in child processes: a signal
 //! test must not kill the test runner.
 
+// Unix only: every test here ends the child with a signal (SIGTERM, SIGINT,
+// ...); Windows' console control events: tests/windows.rs.
+#![cfg(unix)]
+
 mod support;
 
 use std::time::Duration;

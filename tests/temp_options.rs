@@ -5,9 +5,12 @@
 mod support;
 
 use std::io::{Seek, SeekFrom, Write};
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 
-use support::{mode_of, registry_in};
+#[cfg(unix)]
+use support::mode_of;
+use support::registry_in;
 
 #[test]
 fn append_writes_at_the_end() {
@@ -20,6 +23,8 @@ fn append_writes_at_the_end() {
     assert_eq!(std::fs::read(file.path()).unwrap(), b"ab");
 }
 
+// Mode bits and the umask are Unix's (Windows: tests/windows.rs).
+#[cfg(unix)]
 #[test]
 fn permissions_are_the_callers_less_the_umask() {
     let root = tempfile::tempdir().unwrap();

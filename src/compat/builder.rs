@@ -45,8 +45,9 @@ impl<'a, 'b> Builder<'a, 'b> {
     }
 
     /// The start of the name (default `.tmp`). Unlike `tempfile`, a `/` or
-    /// a NUL byte in it is refused (`InvalidInput` at creation): a name is
-    /// one path component inside the session directory.
+    /// a NUL byte in it is refused (`InvalidInput` at creation; on Windows
+    /// a `\\` or `:` too): a name is one path component inside the session
+    /// directory.
     pub fn prefix<S: AsRef<OsStr> + ?Sized>(&mut self, prefix: &'a S) -> &mut Self {
         self.prefix = prefix.as_ref();
         self

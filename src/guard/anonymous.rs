@@ -130,7 +130,7 @@ impl AnonymousFile {
     }
 
     fn track(core: &Arc<Core>, file: File) -> io::Result<AnonymousFile> {
-        let (file, handle) = HeldFile::new(file, None);
+        let (file, handle) = HeldFile::new(file, None, core);
         let entry = Entry::new(EntryKind::AnonymousFile, None, Handle::Sync(handle));
         let ticket = core.track(entry)?;
         Ok(AnonymousFile {

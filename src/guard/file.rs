@@ -53,7 +53,7 @@ impl TempFile {
         core.check_open()?;
         let (file, name) = spec.create_file(&core.session)?;
         let path = core.session.child(&name.name);
-        let (file, handle) = HeldFile::new(file, Some(name.id));
+        let (file, handle) = HeldFile::new(file, Some(name.id), core);
         let mut entry = Entry::new(EntryKind::TempFile, Some(name), Handle::Sync(handle));
         entry.cleanup = !spec.disable_cleanup;
         let ticket = core.track(entry)?;
@@ -127,7 +127,7 @@ impl TempFile {
     /// guard's handle again, which a purge closes (revokes) with the path.
     /// The file need not be the path's (as with `tempfile`).
     pub fn from_parts(file: File, path: TempPath) -> TempFile {
-        let (file, handle) = HeldFile::new(file, None);
+        let (file, handle) = HeldFile::new(file, None, path.ticket().core());
         let tracked = path.ticket().with_entry(|entry| {
             entry.handle = Handle::Sync(handle);
         });

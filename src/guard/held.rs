@@ -7,26 +7,40 @@ use std::sync::Arc;
 
 use crate::error::purged;
 use crate::sys::FileId;
+use crate::tracking::core::Core;
 use crate::tracking::sync_handle::SyncHandle;
 
 /// The file of a [`TempFile`](crate::TempFile) or
 /// [`AnonymousFile`](crate::AnonymousFile): owned by the guard, revocable by
 /// a purge through the [`SyncHandle`] its entry holds.
+///
+/// It holds its registry until the file is closed, so that a guard that
+/// outlives its registry ends it (removing the session directory) only
+/// once the file is closed: where a deleted file keeps its name until its
+/// last handle closes (Windows without POSIX delete semantics: FAT, Wine),
+/// the directory is not empty before.
 #[derive(Debug)]
 pub(crate) struct HeldFile {
     /// Present until the guard lets go of it (drop, `into_file`).
     file: Option<File>,
     handle: Arc<SyncHandle>,
+    /// Dropped after the file is closed (see above).
+    _registry: Arc<Core>,
 }
 
 impl HeldFile {
-    /// Holds `file` (whose identity is `known`, if the caller has it); the
-    /// handle goes into the guard's entry.
-    pub(crate) fn new(file: File, known: Option<FileId>) -> (HeldFile, Arc<SyncHandle>) {
+    /// Holds `file` (whose identity is `known`, if the caller has it) for a
+    /// guard of `core`; the handle goes into the guard's entry.
+    pub(crate) fn new(
+        file: File,
+        known: Option<FileId>,
+        core: &Arc<Core>,
+    ) -> (HeldFile, Arc<SyncHandle>) {
         let handle = SyncHandle::new(&file, known);
         let held = HeldFile {
             file: Some(file),
             handle: Arc::clone(&handle),
+            _registry: Arc::clone(core),
         };
         (held, handle)
     }

@@ -166,7 +166,19 @@ impl TrackedFile {
     pub async fn close(mut self) -> io::Result<()> {
         self.closing = true;
         let Some((id, entry)) = self.ticket.take() else {
-            drop(self.handle.take(AsyncState::Closed));
+            // A purge has the entry out (and, marked abandoned, cleans it
+            // when done). The handle may still be ours, with a write in
+            // flight: flush it before saying `Ok`, as the purge would. If
+            // the purge's flush has it, wait for that.
+            if let Some(mut file) = self.handle.take(AsyncState::Closed) {
+                use tokio::io::AsyncWriteExt;
+                file.flush()
+                    .await
+                    .map_err(|e| with_path(e, "flush", &self.path))?;
+            } else {
+                let core = self.ticket.core();
+                core.flushes.wait_for(self.ticket.id()).await;
+            }
             return Ok(());
         };
         let core = Arc::clone(self.ticket.core());

@@ -49,7 +49,10 @@ impl ResourceRegistry {
     /// so a child's `exit` never purges its parent's files.
     ///
     /// It cannot help on SIGKILL or `abort` (no code runs; see
-    /// [`sweep_orphans`](crate::sweep_orphans)) or on `_exit`.
+    /// [`sweep_orphans`](crate::sweep_orphans)) or on `_exit`. On Windows it
+    /// runs on a return from `main` only: `std::process::exit` is
+    /// `ExitProcess` there, which runs no `atexit` handler, so what such an
+    /// exit leaves waits for a sweep (its lock is released with the process).
     pub fn purge_on_exit(&self) -> bool {
         if !self.mark_exit_hooked() {
             return false;

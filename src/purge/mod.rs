@@ -261,13 +261,6 @@ pub(crate) async fn purge_async(core: &Arc<Core>, options: PurgeOptions) -> Purg
     start_log(core);
     let mut report = PurgeReport::default();
     until(deadline, core.reaper.settle()).await;
-    // Flushes an earlier purge left running (its deadline passed) finish
-    // first: a purge that returns in time leaves nothing running.
-    if until(deadline, core.flushes.settle()).await.is_none() {
-        for (kind, path) in core.flushes.now() {
-            report.tally(Outcome::TimedOut, kind, || path);
-        }
-    }
     // Files made ahead of demand go too: a purge leaves only live entries' files.
     if core.is_creator() {
         let spare = until(deadline, core.reserve.take_all())
@@ -279,16 +272,35 @@ pub(crate) async fn purge_async(core: &Arc<Core>, options: PurgeOptions) -> Purg
                 .await;
         }
     }
+    // Flushes an earlier purge left running (its deadline passed) finish
+    // first: a purge that returns in time leaves nothing running. Those
+    // whose tasks never started (their runtime busy, or no longer driven)
+    // this purge takes over instead of waiting (on loan: see `table`).
     let loan = core.lend();
-    let (blocking, handles) = split(core.table.claim_all());
+    // If this future is dropped while waiting, they go back into the table.
+    let mut adopted = scopeguard::guard(core.flushes.take_unstarted(), |adopted| {
+        for (id, entry) in adopted {
+            core.put_back(id, entry);
+        }
+    });
+    if until(deadline, core.flushes.settle()).await.is_none() {
+        adopted.extend(core.flushes.take_unstarted());
+        for (kind, path) in core.flushes.now() {
+            report.tally(Outcome::TimedOut, kind, || path);
+        }
+    }
+    adopted.extend(core.flushes.take_unstarted());
+    let mut adopted = scopeguard::ScopeGuard::into_inner(adopted);
+    let (blocking, mut handles) = split(core.table.claim_all());
+    handles.append(&mut adopted);
 
     let mut handle_tasks = Vec::with_capacity(handles.len());
     for (id, entry) in handles {
         let shown = (entry.kind, entry.path(&core.session));
-        let flushing = Flushes::start(core, id, shown.0, shown.1.clone());
-        let clean = clean_async(Arc::clone(core), id, entry, options.sync_data);
-        let task = tokio::spawn(async move {
-            let outcome = clean.await;
+        let flushing = Flushes::start(core, id, entry);
+        let (core, sync_data) = (Arc::clone(core), options.sync_data);
+        let task = tokio::task::spawn_blocking(move || {
+            let outcome = flushing.fly(|id, entry| clean_async(core, id, entry, sync_data));
             drop(flushing);
             outcome
         });
@@ -342,7 +354,8 @@ pub(crate) async fn purge_async(core: &Arc<Core>, options: PurgeOptions) -> Purg
                 let outcome = handle.await;
                 *task = None;
                 match outcome {
-                    Ok(outcome) => report.tally(outcome, *kind, || path.clone()),
+                    Ok(Some(outcome)) => report.tally(outcome, *kind, || path.clone()),
+                    Ok(None) => {}
                     Err(e) => tracing::warn!(error = %e, "tempreg handle clean-up task failed"),
                 }
             }
@@ -392,12 +405,14 @@ pub(crate) fn purge_blocking(core: &Arc<Core>, options: PurgeOptions) -> PurgeRe
         reserve::discard(&core.session, core.reserve.take_all_now());
     }
     // Flushes an async purge left running: this purge must not wait on the
-    // runtime, and they are not done.
+    // runtime, and they are not done. Those not started it takes over.
+    let _loan = core.lend();
+    let mut adopted = core.flushes.take_unstarted();
     for (kind, path) in core.flushes.now() {
         report.tally(Outcome::Busy, kind, || path);
     }
-    let _loan = core.lend();
-    let (blocking, handles) = split(core.table.claim_all());
+    let (blocking, mut handles) = split(core.table.claim_all());
+    handles.append(&mut adopted);
     let listing = Listing::new(&blocking);
     listing.take(core);
     let in_order = handles.into_iter().chain(blocking.into_iter().rev());

@@ -19,6 +19,8 @@
 use std::ffi::OsStr;
 use std::io;
 
+use crate::sys;
+
 /// The name of the lock file inside every session directory.
 pub const LOCK_NAME: &str = ".tempreg.lock";
 
@@ -40,8 +42,8 @@ pub(crate) const PREFIX_MAX: usize = 200;
 pub(crate) const NOTE_MAX: usize = 64;
 
 /// Checks a session prefix: not empty, at most [`PREFIX_MAX`] bytes, no `/`,
-/// NUL or `\`, and not starting with `.` (hidden names are for sessions
-/// being made).
+/// NUL or `\` (on Windows no `:` either: see `sys::NOT_IN_A_NAME`), and not
+/// starting with `.` (hidden names are for sessions being made).
 pub(crate) fn check_prefix(prefix: &str) -> io::Result<()> {
     let why = if prefix.is_empty() {
         Some("must not be empty")
@@ -49,6 +51,8 @@ pub(crate) fn check_prefix(prefix: &str) -> io::Result<()> {
         Some("is longer than 200 bytes")
     } else if prefix.contains(['/', '\\', '\0']) {
         Some("must not contain `/`, `\\` or a NUL byte")
+    } else if prefix.bytes().any(|b| sys::NOT_IN_A_NAME.0.contains(&b)) {
+        Some("must not contain `:` on Windows (a drive, or a file's stream)")
     } else if prefix.starts_with('.') {
         Some("must not start with `.`")
     } else {

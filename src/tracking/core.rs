@@ -36,8 +36,12 @@ use crate::session::Session;
 use crate::sys::{self, Removal};
 
 /// The state shared by a registry and all its guards.
+///
+/// Field order matters: the session drops last (removing its directory),
+/// once every file the table and the reserve hold is closed. Where a file
+/// deleted while open keeps its name until it is closed (Windows without
+/// POSIX delete semantics: FAT, Wine), the directory is not empty before.
 pub(crate) struct Core {
-    pub(crate) session: Session,
     pub(crate) table: Table,
     /// Clean-ups of guards dropped on a runtime; `purge_all` waits for them.
     pub(crate) reaper: Arc<Reaper>,
@@ -48,6 +52,7 @@ pub(crate) struct Core {
     /// Handle flushes of purges, running; a purge waits for those an
     /// earlier one left running.
     pub(crate) flushes: Flushes,
+    pub(crate) session: Session,
 }
 
 /// The async handles a purge is flushing and closing, each in a task of its
@@ -55,39 +60,123 @@ pub(crate) struct Core {
 /// `purge_all` waits for them ([`settle`](Flushes::settle)), so that a
 /// purge without a deadline leaves nothing running behind it; a blocking
 /// purge, which must not wait on the runtime, reports them busy.
+///
+/// Until its task starts, a flight's entry waits in a slot, and a later
+/// purge takes it over ([`take_unstarted`](Flushes::take_unstarted)) rather
+/// than wait: the task may be on a runtime no one drives any more (a
+/// current-thread runtime outside `block_on`), where it never starts. A
+/// task that finds its slot empty does nothing. Lock order: `running`, then
+/// a slot.
 #[derive(Debug, Default)]
 pub(crate) struct Flushes {
-    running: std::sync::Mutex<HashMap<u64, (EntryKind, PathBuf)>>,
+    running: std::sync::Mutex<HashMap<u64, Flight>>,
+    /// Numbers flights: an entry taken over may fly again under its id.
+    next: std::sync::atomic::AtomicU64,
     done: tokio::sync::Notify,
 }
 
+/// The entry of a flush whose task has not started yet.
+type Slot = Arc<std::sync::Mutex<Option<(u64, Entry)>>>;
+
+fn lock_slot(slot: &Slot) -> std::sync::MutexGuard<'_, Option<(u64, Entry)>> {
+    slot.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[derive(Debug)]
+struct Flight {
+    /// The entry's id.
+    id: u64,
+    kind: EntryKind,
+    path: PathBuf,
+    slot: Slot,
+}
+
 impl Flushes {
-    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (EntryKind, PathBuf)>> {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Flight>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The flush of entry `id` starts; it ends when the token is dropped.
-    pub(crate) fn start(core: &Arc<Core>, id: u64, kind: EntryKind, path: PathBuf) -> Flushing {
-        core.flushes.running().insert(id, (kind, path));
+    /// The flush of entry `id` is to run in a task: the token holds the
+    /// entry until the task starts ([`Flushing::begin`]), and ends the
+    /// flight when dropped.
+    pub(crate) fn start(core: &Arc<Core>, id: u64, entry: Entry) -> Flushing {
+        let (kind, path) = (entry.kind, entry.path(&core.session));
+        let slot: Slot = Arc::new(std::sync::Mutex::new(Some((id, entry))));
+        let flight = core
+            .flushes
+            .next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        core.flushes.running().insert(
+            flight,
+            Flight {
+                id,
+                kind,
+                path,
+                slot: Arc::clone(&slot),
+            },
+        );
         Flushing {
             core: Arc::clone(core),
-            id,
+            flight,
+            slot,
             _loan: core.lend(),
         }
     }
 
-    /// The flushes running now: what each is, and its path.
+    /// The flushes running now (started, or waiting for their task): what
+    /// each is, and its path.
     pub(crate) fn now(&self) -> Vec<(EntryKind, PathBuf)> {
-        self.running().values().cloned().collect()
+        self.running()
+            .values()
+            .map(|f| (f.kind, f.path.clone()))
+            .collect()
     }
 
-    /// Waits until no flush is running.
+    /// Takes over the flushes whose tasks have not started: their entries,
+    /// which the caller now owns (claimed) and cleans.
+    pub(crate) fn take_unstarted(&self) -> Vec<(u64, Entry)> {
+        let mut taken = Vec::new();
+        self.running()
+            .retain(|_, flight| match lock_slot(&flight.slot).take() {
+                Some(entry) => {
+                    taken.push(entry);
+                    false
+                }
+                None => true,
+            });
+        taken
+    }
+
+    /// Waits until no flush of entry `id` that has started is running: a
+    /// guard's `close()` that found a purge flushing its handle.
+    pub(crate) async fn wait_for(&self, id: u64) {
+        loop {
+            let notified = self.done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let flying = self
+                .running()
+                .values()
+                .any(|flight| flight.id == id && lock_slot(&flight.slot).is_none());
+            if !flying {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until no started flush is running (one that has not started
+    /// is for [`take_unstarted`](Self::take_unstarted), not to wait for).
     pub(crate) async fn settle(&self) {
         loop {
             let notified = self.done.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.running().is_empty() {
+            let started = self
+                .running()
+                .values()
+                .any(|flight| lock_slot(&flight.slot).is_none());
+            if !started {
                 return;
             }
             notified.await;
@@ -100,21 +189,36 @@ impl Flushes {
 #[derive(Debug)]
 pub(crate) struct Flushing {
     core: Arc<Core>,
-    id: u64,
+    flight: u64,
+    slot: Slot,
     _loan: Loan,
+}
+
+impl Flushing {
+    /// Runs the flush, on the blocking pool: takes the entry (unless a later
+    /// purge took it over: then `None`, nothing to do) and drives `clean`
+    /// to its end on this thread. So a flush never waits for the runtime to
+    /// be driven: a purge that left it running may have been on a
+    /// current-thread runtime no one drives any more, and a later purge
+    /// waits for it. (Its I/O waits on blocking-pool jobs, whose ends wake
+    /// this thread directly.)
+    pub(crate) fn fly<F>(&self, clean: impl FnOnce(u64, Entry) -> F) -> Option<Outcome>
+    where
+        F: std::future::Future<Output = Outcome>,
+    {
+        let (id, entry) = lock_slot(&self.slot).take()?;
+        let runtime = tokio::runtime::Handle::current();
+        Some(runtime.block_on(clean(id, entry)))
+    }
 }
 
 impl Drop for Flushing {
     fn drop(&mut self) {
+        // Every end wakes the waiters: a flight that never starts may stay
+        // listed, so "none left" is not what they wait for.
         let flushes = &self.core.flushes;
-        let none_left = {
-            let mut running = flushes.running();
-            running.remove(&self.id);
-            running.is_empty()
-        };
-        if none_left {
-            flushes.done.notify_waiters();
-        }
+        flushes.running().remove(&self.flight);
+        flushes.done.notify_waiters();
     }
 }
 
@@ -152,6 +256,17 @@ impl fmt::Debug for Core {
 // panicked in between: what `UnwindSafe` asks.
 impl std::panic::RefUnwindSafe for Core {}
 impl std::panic::UnwindSafe for Core {}
+
+impl Drop for Core {
+    /// Closes the reserve's files before the session directory is removed
+    /// (the session drops last): a task giving them back later may still
+    /// hold the reserve, and where a file keeps its name while open (Windows
+    /// without POSIX delete semantics: FAT, Wine) the directory could not be
+    /// removed around them. Their names go with the directory.
+    fn drop(&mut self) {
+        drop(self.reserve.take_all_now());
+    }
+}
 
 impl Core {
     pub(crate) fn new(session: Session, reserve: Reserve) -> Arc<Core> {
@@ -230,11 +345,10 @@ impl Core {
         );
         match (&entry.handle, tokio::runtime::Handle::try_current()) {
             (Handle::Async { .. }, Ok(runtime)) => {
-                let flushing = Flushes::start(self, id, entry.kind, entry.path(&self.session));
-                let clean = clean_async(Arc::clone(self), id, entry, false);
-                runtime.spawn(async move {
-                    clean.await;
-                    drop(flushing);
+                let flushing = Flushes::start(self, id, entry);
+                let core = Arc::clone(self);
+                runtime.spawn_blocking(move || {
+                    flushing.fly(|id, entry| clean_async(core, id, entry, false));
                 });
             }
             _ => Reaper::submit(self, id, entry),
@@ -301,6 +415,11 @@ pub(crate) struct Ticket {
 impl Ticket {
     pub(crate) fn core(&self) -> &Arc<Core> {
         &self.core
+    }
+
+    /// The entry's id in the table.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     pub(crate) fn session(&self) -> &Session {

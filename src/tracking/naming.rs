@@ -47,11 +47,17 @@ fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
 }
 
-/// Checks a user-supplied part of a name.
+/// Checks a user-supplied part of a name: nothing that would make it more
+/// than one name in the session directory ([`sys::NOT_IN_A_NAME`]).
 fn check_part(what: &str, part: &OsStr) -> io::Result<()> {
-    if part.as_encoded_bytes().iter().any(|&b| b == b'/' || b == 0) {
+    let (forbidden, shown) = sys::NOT_IN_A_NAME;
+    if part
+        .as_encoded_bytes()
+        .iter()
+        .any(|b| forbidden.contains(b))
+    {
         return Err(invalid(format!(
-            "tempreg: {what} {part:?} must not contain `/` or a NUL byte"
+            "tempreg: {what} {part:?} must not contain {shown}"
         )));
     }
     Ok(())
@@ -68,7 +74,8 @@ impl NameSpec {
             && !self.disable_cleanup
     }
 
-    /// Refuses what cannot make a name of one path component: `/` or NUL, a
+    /// Refuses what cannot make a name of one path component: `/` or NUL
+    /// (on Windows `\\` and `:` too), a
     /// name longer than [`NAME_MAX`], an empty name, `.` or `..`.
     pub(crate) fn check(&self) -> io::Result<()> {
         check_part("prefix", &self.prefix)?;

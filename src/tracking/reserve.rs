@@ -27,6 +27,9 @@
 //!   no reserve file appears after it.
 //! - At most one trimmer runs (`trimming`); it holds the registry weakly and
 //!   takes the files only when no refill runs and none was taken for `IDLE`.
+//! - Files the trimmer took are `discarding` until it has removed them, and
+//!   a purge waits for that as for a refill: files it took out of the
+//!   reserve just before the purge came are gone when the purge returns.
 //! - The mutex is held only to push, pop or take, never during I/O and never
 //!   with another lock.
 
@@ -84,6 +87,8 @@ struct StockState<T> {
     last_take: Option<Instant>,
     /// A trimmer is waiting for demand to stop.
     trimming: bool,
+    /// The trimmer took files and is removing them.
+    discarding: bool,
 }
 
 /// What a trimmer finds.
@@ -104,6 +109,7 @@ impl<T> Stock<T> {
                 asked: 0,
                 last_take: None,
                 trimming: false,
+                discarding: false,
             }),
             size,
         }
@@ -147,10 +153,11 @@ impl<T> Stock<T> {
         state.refilling = false;
     }
 
-    /// Every file on hand, unless a refill runs (then `None`: wait for it).
+    /// Every file on hand, unless a refill runs or the trimmer is removing
+    /// what it took (then `None`: wait for it).
     pub(crate) fn take_all_if_idle(&self) -> Option<Vec<T>> {
         let mut state = self.lock();
-        (!state.refilling).then(|| std::mem::take(&mut state.files))
+        (!state.refilling && !state.discarding).then(|| std::mem::take(&mut state.files))
     }
 
     /// Every file on hand now (a refill running may add more later).
@@ -164,20 +171,25 @@ impl<T> Stock<T> {
     }
 
     /// For the trimmer: the files, once no one took one for `idle` and no
-    /// refill runs (the trimmer then ends); else [`Trim::Busy`].
+    /// refill runs (the trimmer then ends, and until then they count as
+    /// being discarded); else [`Trim::Busy`].
     pub(crate) fn trim_if_idle(&self, idle: Duration) -> Trim<T> {
         let mut state = self.lock();
         let quiet = state.last_take.is_none_or(|at| at.elapsed() >= idle);
         if !quiet || state.refilling {
             return Trim::Busy;
         }
-        Trim::Idle(std::mem::take(&mut state.files))
+        let files = std::mem::take(&mut state.files);
+        state.discarding = !files.is_empty();
+        Trim::Idle(files)
     }
 
-    /// The trimmer ended (or its runtime dropped it): the next refill may
-    /// start another.
+    /// The trimmer ended, its files removed (or its runtime dropped it): the
+    /// next refill may start another, and a purge need not wait.
     pub(crate) fn stop_trimming(&self) {
-        self.lock().trimming = false;
+        let mut state = self.lock();
+        state.trimming = false;
+        state.discarding = false;
     }
 }
 
@@ -283,11 +295,13 @@ impl Reserve {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        /// Clears the flag however the task ends.
+        /// Clears the flags however the task ends, and wakes a purge
+        /// waiting for its removals.
         struct Trimmer(Arc<Reserve>);
         impl Drop for Trimmer {
             fn drop(&mut self) {
                 self.0.stock.stop_trimming();
+                self.0.refilled.notify_waiters();
             }
         }
         let (weak, trimmer) = (WeakCore::new(core), Trimmer(Arc::clone(&core.reserve)));
@@ -306,7 +320,8 @@ impl Reserve {
         });
     }
 
-    /// Waits for a running refill, then takes every ready file.
+    /// Waits for a running refill (and the trimmer's removals), then takes
+    /// every ready file.
     pub(crate) async fn take_all(&self) -> Vec<Ready> {
         loop {
             let notified = self.refilled.notified();

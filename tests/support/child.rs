@@ -7,6 +7,11 @@
 //! (besides `assert_cmd` in `tests/cli.rs`, and the one-shot system tools of
 //! `fs_faults.rs` and `fifo.rs`). It depends on nothing but std and libc.
 //!
+//! On Windows there are no signals: [`Running::kill_hard`] is
+//! `TerminateProcess` (std's `Child::kill`, exit code 1), and the signal
+//! helpers ([`send_signal`], [`Running::signal`],
+//! [`Running::expect_killed_by`], [`KillOnDrop`]) are Unix's alone.
+//!
 //! # Finding the example binaries
 //!
 //! Cargo hands integration tests the path of the package's *bins*
@@ -42,6 +47,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
+#[cfg(unix)]
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -49,11 +55,21 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+#[cfg(unix)]
 pub const SIGHUP: i32 = libc::SIGHUP;
+#[cfg(unix)]
 pub const SIGINT: i32 = libc::SIGINT;
+#[cfg(unix)]
 pub const SIGKILL: i32 = libc::SIGKILL;
+#[cfg(unix)]
 pub const SIGQUIT: i32 = libc::SIGQUIT;
+#[cfg(unix)]
 pub const SIGTERM: i32 = libc::SIGTERM;
+
+/// The exit code of a process ended by std's `Child::kill` on Windows
+/// (`TerminateProcess(handle, 1)`).
+#[cfg(windows)]
+pub const KILLED_EXIT_CODE: i32 = 1;
 
 /// The longest an example build may take (it may queue behind other builds).
 pub const BUILD_TIMEOUT: Duration = Duration::from_secs(900);
@@ -81,7 +97,33 @@ pub fn example(name: &'static str) -> PathBuf {
             .unwrap_or_else(|p| p.into_inner());
         Arc::clone(built.entry(name).or_default())
     };
-    cell.get_or_init(|| build_example(name)).clone()
+    cell.get_or_init(|| match can_run_cargo() {
+        Ok(()) => build_example(name),
+        Err(why) => prebuilt_example(name, &why),
+    })
+    .clone()
+}
+
+/// Example `name` as `cargo test` (or `cargo build --examples`) built it
+/// for this target, next to this test binary (`<profile>/deps/..`), when
+/// cargo cannot be started from here (`why`): under Wine, whose programs
+/// cannot start a Linux one. `.ci/wine.sh` builds the examples first.
+fn prebuilt_example(name: &str, why: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("a test binary lives in <profile>/deps");
+    let path = profile
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "{why}, and example {name} is not built at {}: build the examples first \
+         (`cargo build --examples` with this target and features)",
+        path.display()
+    );
+    path
 }
 
 fn build_example(name: &str) -> PathBuf {
@@ -148,6 +190,38 @@ fn json_executable(line: &str) -> Option<PathBuf> {
     None
 }
 
+/// The signal that ended a process, if one did (never on Windows).
+pub fn signal_of(status: &ExitStatus) -> Option<i32> {
+    #[cfg(unix)]
+    return status.signal();
+    #[cfg(windows)]
+    {
+        let _ = status;
+        None
+    }
+}
+
+/// `Ok` if this process can start cargo (`$CARGO` at build time): not under
+/// Wine, which cannot start a Linux program; the error says why not.
+pub fn can_run_cargo() -> Result<(), String> {
+    static ANSWER: OnceLock<Result<(), String>> = OnceLock::new();
+    ANSWER
+        .get_or_init(|| {
+            match Command::new(env!("CARGO"))
+                .arg("--version")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+            {
+                Ok(status) if status.success() => Ok(()),
+                Ok(status) => Err(format!("`cargo --version` failed ({status})")),
+                Err(e) => Err(format!("cannot start cargo ({}): {e}", env!("CARGO"))),
+            }
+        })
+        .clone()
+}
+
 /// Waits for `child` up to `timeout`; kills it and returns `None` past that.
 fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
@@ -165,6 +239,7 @@ fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
 }
 
 /// Sends `signal` to `pid`.
+#[cfg(unix)]
 pub fn send_signal(pid: u32, signal: i32) {
     let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
     // SAFETY: kill(2) has no memory-safety preconditions.
@@ -178,6 +253,7 @@ pub fn send_signal(pid: u32, signal: i32) {
 }
 
 /// True while a process `pid` exists (a zombie included).
+#[cfg(unix)]
 pub fn process_exists(pid: u32) -> bool {
     let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
     // SAFETY: kill(2) with signal 0 only checks; no memory-safety concerns.
@@ -187,15 +263,25 @@ pub fn process_exists(pid: u32) -> bool {
 /// The pid of a process that has ended and been reaped: a pid that no
 /// process has (until the kernel hands it out again).
 pub fn dead_pid() -> u32 {
-    let mut gone = Running::start(Command::new("true"), "true");
+    #[cfg(unix)]
+    let cmd = Command::new("true");
+    #[cfg(windows)]
+    let cmd = {
+        let mut cmd = Command::new("cmd");
+        cmd.args(["/C", "exit 0"]);
+        cmd
+    };
+    let mut gone = Running::start(cmd, "a process that ends at once");
     gone.wait_exit(RUN_TIMEOUT);
     gone.pid()
 }
 
 /// A process that is not our child (so no `Child` to kill), killed with
 /// SIGKILL on drop unless [`disarm`](Self::disarm)ed.
+#[cfg(unix)]
 pub struct KillOnDrop(Option<u32>);
 
+#[cfg(unix)]
 impl KillOnDrop {
     pub fn new(pid: u32) -> KillOnDrop {
         KillOnDrop(Some(pid))
@@ -219,6 +305,7 @@ impl KillOnDrop {
     }
 }
 
+#[cfg(unix)]
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         if let Some(pid) = self.0.take() {
@@ -378,6 +465,7 @@ impl Running {
     }
 
     /// Sends `signal` (`SIGTERM`, …) to the child.
+    #[cfg(unix)]
     pub fn signal(&self, signal: i32) {
         assert!(
             self.status.is_none(),
@@ -423,6 +511,7 @@ impl Running {
     }
 
     /// Asserts that the child ended (within `timeout`) killed by `signal`.
+    #[cfg(unix)]
     pub fn expect_killed_by(&mut self, signal: i32, timeout: Duration) {
         let status = self.wait_exit(timeout);
         assert_eq!(
@@ -434,16 +523,37 @@ impl Running {
         );
     }
 
-    /// Kills the child with SIGKILL and reaps it; by then the kernel has
-    /// closed its fds and released its locks. Its output is not waited for:
-    /// a process it started may still hold the pipes.
+    /// Kills the child with SIGKILL (on Windows `TerminateProcess`, std's
+    /// `Child::kill`) and reaps it; by then the kernel has closed its fds
+    /// (handles) and released its locks. Its output is not waited for: a
+    /// process it started may still hold the pipes.
     pub fn kill_hard(&mut self) {
+        #[cfg(unix)]
         self.signal(SIGKILL);
+        #[cfg(windows)]
+        {
+            assert!(
+                self.status.is_none(),
+                "{} already ended; cannot kill it",
+                self.label
+            );
+            self.child
+                .kill()
+                .unwrap_or_else(|e| panic!("TerminateProcess {}: {e}", self.label));
+        }
         let status = self.reap(KILL_TIMEOUT);
+        #[cfg(unix)]
         assert_eq!(
             status.signal(),
             Some(SIGKILL),
             "{} ended with {status} instead of SIGKILL",
+            self.label
+        );
+        #[cfg(windows)]
+        assert_eq!(
+            status.code(),
+            Some(KILLED_EXIT_CODE),
+            "{} ended with {status} instead of TerminateProcess's code",
             self.label
         );
     }

@@ -46,6 +46,9 @@ impl Mount {
     /// Mounts a tmpfs of `size` (`mount -o size=`) on `dir`; the error says
     /// why it was refused (no privilege, no tmpfs), for a skip message.
     pub fn tmpfs(dir: &Path, size: &str) -> Result<Mount, String> {
+        if cfg!(windows) {
+            return Err("no tmpfs on Windows".into());
+        }
         run_tool(
             Command::new("mount")
                 .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
@@ -61,6 +64,9 @@ impl Mount {
     /// Bind-mounts `source` on `dir` (the same file system seen twice: same
     /// device number, another mount); the error says why it was refused.
     pub fn bind(source: &Path, dir: &Path) -> Result<Mount, String> {
+        if cfg!(windows) {
+            return Err("no bind mounts on Windows".into());
+        }
         run_tool(
             Command::new("mount").arg("--bind").arg(source).arg(dir),
             "mount",
@@ -103,6 +109,9 @@ pub struct Immutable(PathBuf);
 impl Immutable {
     /// Sets the flag; the error says why it was refused, for a skip message.
     pub fn set(dir: &Path) -> Result<Immutable, String> {
+        if cfg!(windows) {
+            return Err("no chattr +i on Windows".into());
+        }
         run_tool(
             Command::new("chattr").arg("+i").arg(dir),
             "chattr",

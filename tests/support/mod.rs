@@ -27,6 +27,11 @@
 //!   shared like `/tmp` (mode 1777).
 //! - [`reexec`]: scenarios that need a process of their own, run by the test
 //!   binary re-executing itself.
+//!
+//! On Windows, [`fifo`], [`plants`] and [`users`] are left out (FIFOs,
+//! owners, modes and `setpriv` are Unix's), and so are the signal helpers
+//! of [`child`] and the mode and fd helpers of [`files`]; a child is killed
+//! with `TerminateProcess` there.
 
 // Every test binary compiles this whole module but uses only a subset of
 // it: the helpers (and their re-exports below) that one binary does not
@@ -36,21 +41,27 @@
 pub mod child;
 pub mod crash;
 pub mod examples;
+#[cfg(unix)]
 pub mod fifo;
 pub mod files;
 pub mod fs_faults;
+#[cfg(unix)]
 pub mod plants;
 pub mod reexec;
 pub mod runtime;
+#[cfg(unix)]
 pub mod users;
 
 pub use child::*;
 pub use crash::*;
 pub use examples::*;
+#[cfg(unix)]
 pub use fifo::*;
 pub use files::*;
 pub use fs_faults::*;
+#[cfg(unix)]
 pub use plants::*;
 pub use reexec::*;
 pub use runtime::*;
+#[cfg(unix)]
 pub use users::*;

@@ -59,6 +59,13 @@ pub(crate) use self::tree::{clear_dir, measure, remove_dir, remove_file, Listing
 /// A handle a child process inherits across exec.
 pub(crate) type Inheritable = OwnedFd;
 
+/// The environment variables that name a program's temp directory.
+pub(crate) const TEMP_DIR_VARS: &[&str] = &["TMPDIR"];
+
+/// The bytes a part of a file name may not hold (a separator, NUL), and
+/// how a message names them.
+pub(crate) const NOT_IN_A_NAME: (&[u8], &str) = (b"/\0", "`/` or a NUL byte");
+
 /// The identity of a file: device, inode, type and, where known, birth
 /// time.
 ///

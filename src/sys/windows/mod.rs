@@ -4,7 +4,9 @@
 //!
 //! - **Identity**: volume serial number, file index, creation time and kind,
 //!   from one `GetFileInformationByHandle` on a handle opened without
-//!   following a reparse point (`FILE_FLAG_OPEN_REPARSE_POINT`).
+//!   following a reparse point (`FILE_FLAG_OPEN_REPARSE_POINT`). Under Wine
+//!   the creation time is left out: Wine on Linux reports a time that moves
+//!   with the file (see [`creation_time_identifies`]).
 //! - **Deletion by handle**: a name is opened, its identity compared, and
 //!   the file deleted through that same handle (`FileDispositionInfoEx` with
 //!   POSIX semantics, so the name goes at once; `FileDispositionInfo` where
@@ -42,6 +44,7 @@ use std::io;
 use std::os::windows::fs::OpenOptionsExt;
 use std::os::windows::io::AsRawHandle;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::Storage::FileSystem::{
@@ -72,6 +75,16 @@ pub(crate) use self::tree::{clear_dir, measure, remove_dir, remove_file, Listing
 
 /// A handle a child process inherits (marked inheritable).
 pub(crate) type Inheritable = std::os::windows::io::OwnedHandle;
+
+/// The environment variables that name a program's temp directory:
+/// `TMP` and `TEMP` are what `GetTempPath` reads (Rust's `env::temp_dir`
+/// included); `TMPDIR` for programs ported from Unix.
+pub(crate) const TEMP_DIR_VARS: &[&str] = &["TMPDIR", "TMP", "TEMP"];
+
+/// The bytes a part of a file name may not hold, and how a message names
+/// them: both separators, `:` (a drive, `C:name` being relative to drive
+/// C's working directory, or a stream of a file, `name:stream`) and NUL.
+pub(crate) const NOT_IN_A_NAME: (&[u8], &str) = (b"/\\:\0", "`/`, `\\`, `:` or a NUL byte");
 
 /// Every sharing mode: others may read, write, rename and delete what we
 /// hold open.
@@ -106,6 +119,34 @@ impl FileId {
     }
 }
 
+/// True if a file's creation time stays what it was when the file was
+/// made, so that it tells a file from a later one that got the same file
+/// index: on Windows. Not under Wine, which has no creation time on Linux
+/// and reports one that moves with the file (measured with Wine 8.0 on
+/// ext4: a directory's changed when a file was added to it, a file's when
+/// it was written); there the identity is volume, index and kind, as on a
+/// Linux file system that records no birth time.
+fn creation_time_identifies() -> bool {
+    static STABLE: OnceLock<bool> = OnceLock::new();
+    *STABLE.get_or_init(|| !is_wine())
+}
+
+/// True under Wine: its `ntdll` exports `wine_get_version`, Windows' does not.
+fn is_wine() -> bool {
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+    let ntdll: Vec<u16> = "ntdll.dll\0".encode_utf16().collect();
+    // SAFETY: `ntdll` is a NUL-terminated UTF-16 string that outlives the
+    // call; ntdll is loaded in every process, and the module handle is not
+    // reference-counted (nothing to release).
+    let module = unsafe { GetModuleHandleW(ntdll.as_ptr()) };
+    if module.is_null() {
+        return false;
+    }
+    // SAFETY: `module` is a loaded module and the name a NUL-terminated
+    // ANSI string; the address found is only compared, never called.
+    unsafe { GetProcAddress(module, c"wine_get_version".as_ptr().cast()) }.is_some()
+}
+
 /// What one lookup says about an open handle.
 #[derive(Debug, Clone, Copy)]
 struct Meta {
@@ -130,8 +171,12 @@ fn meta_of(file: &File) -> io::Result<Meta> {
     } else {
         Kind::File
     };
-    let born = (u64::from(info.ftCreationTime.dwHighDateTime) << 32)
-        | u64::from(info.ftCreationTime.dwLowDateTime);
+    let born = if creation_time_identifies() {
+        (u64::from(info.ftCreationTime.dwHighDateTime) << 32)
+            | u64::from(info.ftCreationTime.dwLowDateTime)
+    } else {
+        0
+    };
     Ok(Meta {
         id: FileId {
             volume: info.dwVolumeSerialNumber,
@@ -249,6 +294,26 @@ pub(crate) fn list(dir: &Dir) -> io::Result<Vec<OsString>> {
 // ---------------------------------------------------------------------------
 // Creating
 
+/// Removes the name `path` of the anonymous file `file` now, if the system
+/// has POSIX semantics (Windows 10 1709 and later, on NTFS): a POSIX delete
+/// takes the name away when the handle that asked for it closes, so it is
+/// asked through a second handle, checked to be the same file, and closed
+/// here; `file` goes on working. Without them (Wine, FAT) nothing changes:
+/// the name goes with `file` (`FILE_FLAG_DELETE_ON_CLOSE`). Untested on
+/// Windows itself so far: the suite runs under Wine.
+fn drop_name(file: &File, path: &Path) {
+    let Ok(Some(second)) = open_entry(path, true) else {
+        return;
+    };
+    let same = match (meta_of(file), meta_of(&second)) {
+        (Ok(ours), Ok(found)) => ours.id.matches(&found.id),
+        _ => false,
+    };
+    if same {
+        let _ = tree::unlink_when_closed(&second);
+    }
+}
+
 /// Creates the file `name` in `dir` (it must not exist) and returns it open
 /// for reading and writing, with its identity.
 pub(crate) fn create_file(dir: &Dir, name: &OsStr) -> io::Result<(File, FileId)> {
@@ -283,7 +348,9 @@ pub(crate) fn create_dir(dir: &Dir, name: &OsStr) -> io::Result<FileId> {
 }
 
 /// A file the system deletes when its handle closes, even if the process is
-/// killed (`FILE_FLAG_DELETE_ON_CLOSE`). It has a name in `dir` while open.
+/// killed (`FILE_FLAG_DELETE_ON_CLOSE`). Its name in `dir` is removed at
+/// once where the system has POSIX semantics (through a second handle, see
+/// [`drop_name`]); elsewhere (Wine, FAT) it has that name while open.
 pub(crate) fn anonymous_file(dir: &Dir) -> io::Result<Option<File>> {
     use windows_sys::Win32::Storage::FileSystem::{
         FILE_ATTRIBUTE_TEMPORARY, FILE_FLAG_DELETE_ON_CLOSE,
@@ -306,7 +373,10 @@ pub(crate) fn anonymous_file(dir: &Dir) -> io::Result<Option<File>> {
             .attributes(FILE_ATTRIBUTE_TEMPORARY)
             .open(dir.child(OsStr::new(&name)));
         match opened {
-            Ok(file) => return Ok(Some(file)),
+            Ok(file) => {
+                drop_name(&file, &dir.child(OsStr::new(&name)));
+                return Ok(Some(file));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }

@@ -44,8 +44,11 @@ pub(crate) fn fork_generation() -> u32 {
     0
 }
 
-/// Registers `f` to run when the process calls `exit` (or returns from
-/// `main`): the C runtime's `atexit`.
+/// Registers `f` to run when the C runtime's `exit` runs: a return from
+/// `main`. Not on `std::process::exit`, which on Windows is `ExitProcess`
+/// itself and runs no `atexit` handler (measured under Wine with MinGW's
+/// runtime; the MSVC runtime's `atexit` of an executable runs from `exit`
+/// as well).
 pub(crate) fn at_exit(f: extern "C" fn()) -> bool {
     // SAFETY: `f` is an `extern "C" fn()` with no arguments; the caller
     // makes sure it never unwinds.

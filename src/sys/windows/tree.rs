@@ -79,6 +79,17 @@ fn delete_by_handle(file: &File, meta: &Meta) -> io::Result<()> {
     Err(refused)
 }
 
+/// Removes the name of the file behind `file` (opened with `DELETE`) when
+/// `file` closes, with POSIX semantics: other handles to it go on working,
+/// on a file with no name. `Err` where the system has no POSIX semantics
+/// (Wine, FAT): nothing was done.
+pub(super) fn unlink_when_closed(file: &File) -> io::Result<()> {
+    let posix = FILE_DISPOSITION_INFO_EX {
+        Flags: FILE_DISPOSITION_FLAG_DELETE | FILE_DISPOSITION_FLAG_POSIX_SEMANTICS,
+    };
+    set_info(file, FileDispositionInfoEx, &posix)
+}
+
 /// Deletes `path` if it still holds `id`.
 fn remove_if(path: &Path, id: &FileId) -> io::Result<Removal> {
     let Some(file) = open_entry(path, true)? else {
@@ -179,6 +190,11 @@ pub(crate) fn clear_dir(dir: &Dir, skip: &dyn Fn(&OsStr) -> bool) -> io::Result<
             }
         };
         if meta.id.kind == Kind::Dir && !emptied {
+            // Listed without our handle, which has `DELETE` access: Wine
+            // opens a directory to list it without sharing deletion, and
+            // that open fails (a sharing violation) while the handle is
+            // open. The directory is opened again to be deleted, once empty.
+            drop(file);
             match std::fs::read_dir(&path) {
                 Ok(entries) => {
                     stack.push((path.clone(), at.clone(), true));
