@@ -26,4 +26,7 @@ fi
 
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
+# The tests start examples (the crash-safety fixture among them), which
+# they cannot build from under Wine: built here first, all features on.
+cargo build --target x86_64-pc-windows-gnu --all-features --examples
 cargo test --target x86_64-pc-windows-gnu "$@"

@@ -90,9 +90,25 @@ pub(super) fn unlink_when_closed(file: &File) -> io::Result<()> {
     set_info(file, FileDispositionInfoEx, &posix)
 }
 
-/// Deletes `path` if it still holds `id`.
+/// Deletes `path` if it still holds `id`. A file that someone holds open
+/// without delete sharing cannot be opened for deletion: if it is not ours
+/// (looked at through a handle for its attributes only, which sharing does
+/// not refuse), it is `Replaced`; if it is, the sharing violation stands
+/// (the entry stays tracked, to be retried).
 fn remove_if(path: &Path, id: &FileId) -> io::Result<Removal> {
-    let Some(file) = open_entry(path, true)? else {
+    /// `ERROR_SHARING_VIOLATION`.
+    const SHARING_VIOLATION: i32 = 32;
+    let file = match open_entry(path, true) {
+        Err(e) if e.raw_os_error() == Some(SHARING_VIOLATION) => {
+            return match open_entry(path, false)? {
+                None => Ok(Removal::Gone),
+                Some(file) if !id.matches(&meta_of(&file)?.id) => Ok(Removal::Replaced),
+                Some(_) => Err(e),
+            };
+        }
+        opened => opened?,
+    };
+    let Some(file) = file else {
         return Ok(Removal::Gone);
     };
     let meta = meta_of(&file)?;
