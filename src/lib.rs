@@ -169,7 +169,7 @@
 //! |---|---|---|
 //! | the table's abandoned marks | ids of entries out with a purge whose guard ended | a guard's second look and mark, a purge's put-back: one map operation inside |
 //! | a table shard (`DashMap`) | the entries | one insert, remove or iteration step; never with another lock of ours taken inside it |
-//! | the running flushes | async handles a purge is flushing | an insert, a removal, a copy |
+//! | the running flushes, then a flight's slot | async handles a purge is flushing; the entry of one not started | an insert, a removal, a copy, a take-over (a slot's take inside) |
 //! | an async handle's mutex | its `tokio::fs::File` and waker | one non-blocking poll, or a take or put-back |
 //! | a sync handle's mutex | whether a purge is revoking it | a state change; never during the revoke |
 //! | a spooled file's bytes (in memory) | the bytes | one read, write, seek or resize in memory, or a take or put-back; a purge only tries it |
@@ -254,6 +254,21 @@
 //!   the same name, except within the same kernel clock tick (about 4 ms):
 //!   see [`TempPath`]'s *Security* section. Only a process of the same user
 //!   (or root) can act inside the 0700 session directory at all.
+//! - **Per platform.** On macOS and the BSDs there is no `O_TMPFILE`: an
+//!   anonymous file is made with a name and unlinked at once, so a kill
+//!   between the two leaves an empty file, which the sweep removes with the
+//!   session. A bind (`nullfs`) mount of the same file system inside a temp
+//!   dir is not seen as a mount there (the device number is the same) and
+//!   is entered. On Windows, `std::process::exit` is `ExitProcess`, which
+//!   runs no exit hook ([`ResourceRegistry::purge_on_exit`] covers a return
+//!   from `main` only): the session directory stays, its lock released, for
+//!   the next sweep. A sync handle cannot be revoked there: a purge deletes
+//!   its file (the name goes at once where the file system has POSIX delete
+//!   semantics, NTFS on Windows 10 and later; elsewhere, FAT and Wine, when
+//!   the handle closes) and the guard refuses further use, but the handle
+//!   stays open, and the space is freed, when the guard drops. `%TEMP%` is
+//!   per user, so no owner check: every session in a root is judged as the
+//!   user's own. macOS and FreeBSD are compiled and linted in CI, not run.
 //! - **NFS.** There `flock` is emulated with POSIX record locks, which belong
 //!   to a process: closing any fd of it to a lock file drops all its locks
 //!   on that file. Across processes the lock still tells live from dead; a

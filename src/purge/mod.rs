@@ -9,8 +9,10 @@
 //!   busy handle, the deadline) goes back into the table.
 //! - Entries without an async handle are cleaned on blocking threads that
 //!   share one work list (a `Mutex` held to pop or to tally, never across a
-//!   syscall). Async handles are flushed in their own tasks, so a slow or
-//!   stuck handle delays nothing else.
+//!   syscall). Async handles are flushed each in a job of its own on the
+//!   blocking pool, driven there to its end (`Handle::block_on`), so a slow
+//!   or stuck handle delays nothing else, and a flush left running never
+//!   needs anyone to drive the purge's runtime.
 //! - With a deadline, the call returns on time. Listed entries that no
 //!   worker started go back into the table; handle flushes are left running
 //!   (dropping them could lose written data). Both are reported as timed
@@ -23,8 +25,9 @@
 //!   flush) holds a loan ([`Core::lend`]) until it can no longer do so, so
 //!   an entry whose guard ends meanwhile is cleaned, not put back with no
 //!   guard (see `tracking::table`). A purge first waits for the flushes an
-//!   earlier purge left running (within its own deadline); the blocking
-//!   purge reports them busy instead.
+//!   earlier purge left running (within its own deadline), and takes over
+//!   those that have not started; the blocking purge takes those over too,
+//!   and reports the others busy.
 
 mod report;
 

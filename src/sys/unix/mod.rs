@@ -8,11 +8,12 @@
 //!   check), falling back to `fstatat` where `statx` is missing (old kernels,
 //!   some sandboxes). `O_TMPFILE` for anonymous files, `renameat2` with
 //!   `RENAME_NOREPLACE`, `dup3`.
-//! - **macOS**: `fstatat` (no birth time in the identity), `renameatx_np`
+//! - **macOS**: `fstatat` (its `st_birthtime` in the identity), `renameatx_np`
 //!   with `RENAME_EXCL`, no `O_TMPFILE`. `sync_data` is
 //!   std's, which on macOS is `fcntl(F_FULLFSYNC)`: plain `fsync` there
 //!   leaves the data in the drive's cache.
-//! - **FreeBSD and other BSDs**: `fstatat`; a rename that must not replace
+//! - **FreeBSD and other BSDs**: `fstatat` (`st_birthtime` in the
+//!   identity where the system has it); a rename that must not replace
 //!   is a `linkat` then `unlinkat` for a file, and for a directory a
 //!   placeholder `mkdirat` then a `renameat` over it (a directory may replace
 //!   an empty one); no `O_TMPFILE`.
