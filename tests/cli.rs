@@ -179,39 +179,36 @@ fn words(e: &std::io::Error) -> String {
     }
 }
 
-/// What the OS says when `path` cannot be listed: `unix` on Unix, checked
-/// as written; on Windows the system's own words, from `read_dir` (they
+/// What the OS says for an error: `unix` on Unix, checked as written; on
+/// Windows the system's own words for the error `windows` makes (they
 /// depend on its language, and under Wine on Wine).
-fn os_words_listing(path: &Path, unix: &str) -> String {
+fn os_words(unix: &str, windows: impl FnOnce() -> std::io::Error) -> String {
     #[cfg(unix)]
     {
-        let _ = path;
+        let _ = windows;
         unix.to_string()
     }
     #[cfg(windows)]
     {
         let _ = unix;
-        words(&std::fs::read_dir(path).expect_err("a root that cannot be listed"))
+        words(&windows())
     }
 }
 
-/// What the OS says when `program` cannot be started: `unix` on Unix; on
-/// Windows the system's own words, from `Command::spawn`.
+/// What the OS says when `path` cannot be listed (see [`os_words`]).
+fn os_words_listing(path: &Path, unix: &str) -> String {
+    os_words(unix, || {
+        std::fs::read_dir(path).expect_err("a root that cannot be listed")
+    })
+}
+
+/// What the OS says when `program` cannot be started (see [`os_words`]).
 fn os_words_spawning(program: &str, unix: &str) -> String {
-    #[cfg(unix)]
-    {
-        let _ = program;
-        unix.to_string()
-    }
-    #[cfg(windows)]
-    {
-        let _ = unix;
-        words(
-            &std::process::Command::new(program)
-                .spawn()
-                .expect_err("a program that cannot start"),
-        )
-    }
+    os_words(unix, || {
+        std::process::Command::new(program)
+            .spawn()
+            .expect_err("a program that cannot start")
+    })
 }
 
 /// The single entry of `root`: the session a test made there.

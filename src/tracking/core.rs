@@ -150,24 +150,17 @@ impl Flushes {
     /// Waits until no flush of entry `id` that has started is running: a
     /// guard's `close()` that found a purge flushing its handle.
     pub(crate) async fn wait_for(&self, id: u64) {
-        loop {
-            let notified = self.done.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let flying = self
-                .running()
-                .values()
-                .any(|flight| flight.id == id && lock_slot(&flight.slot).is_none());
-            if !flying {
-                return;
-            }
-            notified.await;
-        }
+        self.wait_while_started(|flight| flight.id == id).await;
     }
 
     /// Waits until no started flush is running (one that has not started
     /// is for [`take_unstarted`](Self::take_unstarted), not to wait for).
     pub(crate) async fn settle(&self) {
+        self.wait_while_started(|_| true).await;
+    }
+
+    /// Waits until no flight that has started and is `chosen` is running.
+    async fn wait_while_started(&self, chosen: impl Fn(&Flight) -> bool) {
         loop {
             let notified = self.done.notified();
             tokio::pin!(notified);
@@ -175,7 +168,7 @@ impl Flushes {
             let started = self
                 .running()
                 .values()
-                .any(|flight| lock_slot(&flight.slot).is_none());
+                .any(|flight| chosen(flight) && lock_slot(&flight.slot).is_none());
             if !started {
                 return;
             }

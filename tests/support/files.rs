@@ -18,6 +18,16 @@ pub fn registry_in(root: &Path) -> ResourceRegistry {
         .unwrap_or_else(|e| panic!("cannot build a registry in {}: {e}", root.display()))
 }
 
+/// A registry in `root` that keeps `reserve` async temp files ready (see
+/// `RegistryBuilder::async_reserve`; 0 turns the reserve off).
+pub fn registry_with_reserve(root: &Path, reserve: usize) -> ResourceRegistry {
+    ResourceRegistry::builder()
+        .root(root)
+        .async_reserve(reserve)
+        .build()
+        .unwrap_or_else(|e| panic!("cannot build a registry in {}: {e}", root.display()))
+}
+
 /// A fresh scratch root, removed at the end of the test.
 pub fn scratch_root() -> tempfile::TempDir {
     tempfile::Builder::new()
