@@ -19,6 +19,8 @@
 //!   most one job, and the pending count returns to zero;
 //! - the reserve's refill against a purge's take: a file made by a refill
 //!   that was running when the purge began goes to that purge;
+//! - the reserve's trimmer against a purge's take: files the trimmer took
+//!   are removed before the purge takes the rest;
 //! - a sync handle's revoke against the guard's drop and `into_parts`: the
 //!   guard's fd is never closed while a revoke swaps it, and every fd ends
 //!   closed.
@@ -29,7 +31,7 @@ use loom::thread;
 
 use super::entry::{Entry, EntryKind, Handle};
 use super::reaper::Backlog;
-use super::reserve::{Stock, WARMUP};
+use super::reserve::{Stock, Trim, WARMUP};
 use super::sync_handle::SyncHandle;
 use super::table::Table;
 use crate::sys;
@@ -193,6 +195,42 @@ fn a_refill_running_when_a_purge_begins_goes_to_that_purge() {
         refiller.join().unwrap();
         assert_eq!(purged.len(), 4, "the refill's files went to the purge");
         assert!(stock.take_all_now().is_empty(), "none appeared after it");
+    });
+}
+
+#[test]
+fn files_the_trimmer_took_are_removed_before_a_purge_takes_the_rest() {
+    model(|| {
+        let stock = Arc::new(Stock::<u32>::new(4));
+        for _ in 0..WARMUP {
+            stock.take(true);
+        }
+        let (_, refill) = stock.take(true);
+        assert!(refill, "an empty stock asks for a refill");
+        stock.finish((0..4).collect());
+        let removed = Arc::new(AtomicUsize::new(0));
+        let trimmer = {
+            let (stock, removed) = (Arc::clone(&stock), Arc::clone(&removed));
+            thread::spawn(move || {
+                if let Trim::Idle(files) = stock.trim_if_idle(std::time::Duration::ZERO) {
+                    // The removal, on the blocking pool in the crate.
+                    removed.fetch_add(files.len(), Ordering::SeqCst);
+                }
+                stock.stop_trimming();
+            })
+        };
+        let purged = loop {
+            if let Some(files) = stock.take_all_if_idle() {
+                break files;
+            }
+            thread::yield_now();
+        };
+        assert_eq!(
+            purged.len() + removed.load(Ordering::SeqCst),
+            4,
+            "a file the trimmer took was still there when the purge returned"
+        );
+        trimmer.join().unwrap();
     });
 }
 
