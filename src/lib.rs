@@ -22,7 +22,7 @@
 //! | the process ends by | what runs | what is left |
 //! |---|---|---|
 //! | a return from `main`, registries dropped | every guard's and registry's Drop | nothing |
-//! | a return from `main` with a registry in a `static`, or `std::process::exit` | the exit hook, if registered ([`purge_on_exit`](ResourceRegistry::purge_on_exit), [`install_panic_hook`](ResourceRegistry::install_panic_hook), [`global()`]) | nothing with the hook; the session directory without it, until a sweep |
+//! | a return from `main` with a registry in a `static`, or `std::process::exit` | the exit hook, if registered ([`purge_on_exit`](ResourceRegistry::purge_on_exit), [`install_panic_hook`](ResourceRegistry::install_panic_hook), [`global()`]); on Windows not on `std::process::exit`, which is `ExitProcess` | nothing with the hook; the session directory without it (and after `std::process::exit` on Windows), until a sweep |
 //! | SIGTERM / SIGINT with [`Shutdown::listen_for_signals`] or [`cleanup_on_signals`] | an orderly stop (tasks, steps, purges), then death by the signal; if the runtime is stuck, the watchdog's purge by the grace period plus one second | nothing |
 //! | SIGTERM / SIGINT without a handler | no code of ours (the signal's default action) | the session directory, until a sweep |
 //! | a panic that unwinds out of `main` | unwinding drops what `main` held; then `exit`, where the exit hook runs (registered by [`install_panic_hook`](ResourceRegistry::install_panic_hook)) | nothing with the hook |
