@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 pub use self::report::{PurgeFailure, PurgeFailureKind, PurgeReport};
 use crate::sys;
-use crate::tracking::cleaner::{clean_async, clean_now, By, Outcome};
+use crate::tracking::cleaner::{clean_async_inline, clean_now, By, Outcome};
 use crate::tracking::core::{Core, Flushes};
 use crate::tracking::entry::{Entry, EntryKind, Handle};
 use crate::tracking::reserve;
@@ -303,7 +303,7 @@ pub(crate) async fn purge_async(core: &Arc<Core>, options: PurgeOptions) -> Purg
         let flushing = Flushes::start(core, id, entry);
         let (core, sync_data) = (Arc::clone(core), options.sync_data);
         let task = tokio::task::spawn_blocking(move || {
-            let outcome = flushing.fly(|id, entry| clean_async(core, id, entry, sync_data));
+            let outcome = flushing.fly(|id, entry| clean_async_inline(core, id, entry, sync_data));
             drop(flushing);
             outcome
         });

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
 
-use super::cleaner::{clean_async, clean_now, By, Outcome};
+use super::cleaner::{clean_async_inline, clean_now, By, Outcome};
 use super::entry::{Entry, EntryKind, Handle, TrackedName};
 use super::reaper::Reaper;
 use super::reserve::Reserve;
@@ -341,7 +341,7 @@ impl Core {
                 let flushing = Flushes::start(self, id, entry);
                 let core = Arc::clone(self);
                 runtime.spawn_blocking(move || {
-                    flushing.fly(|id, entry| clean_async(core, id, entry, false));
+                    flushing.fly(|id, entry| clean_async_inline(core, id, entry, false));
                 });
             }
             _ => Reaper::submit(self, id, entry),
