@@ -12,13 +12,11 @@ pub mod registry_ops;
 
 pub use common::decode;
 
-pub use async_ops::Semantics;
-
 /// Runs one input, as raw bytes the way libFuzzer hands them over.
-pub type RunBytes = fn(&[u8], Semantics);
+pub type RunBytes = fn(&[u8]);
 
 /// The targets, by name.
 pub const TARGETS: &[(&str, RunBytes)] = &[
-    ("registry_ops", |bytes, _| registry_ops::run_bytes(bytes)),
-    ("async_ops", async_ops::run_bytes_with),
+    ("registry_ops", registry_ops::run_bytes),
+    ("async_ops", async_ops::run_bytes),
 ];

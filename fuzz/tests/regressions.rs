@@ -2,21 +2,16 @@
 //! logic, on the stable toolchain: `cargo test` in `fuzz/`.
 //!
 //! Each file is the raw bytes libFuzzer was given, decoded the same way
-//! (`tempreg_fuzz::decode`), run with the semantics the fuzz targets check
-//! by default. A file that panics fails the test, named with its panic
-//! message; the others still run.
-//!
-//! `regressions/<target>/known-bugs/` holds inputs that show a bug the
-//! library still has against the stricter semantics
-//! (`Semantics::Strict`): each must still fail that way (when one stops
-//! failing, the bug is fixed: move the file up a directory, so that it
-//! guards the fix), and must pass with the default semantics.
+//! (`tempreg_fuzz::decode`), and checked exactly as the fuzz target checks
+//! it. A file that panics fails the test, named with its panic message; the
+//! others still run. Every input sits directly in its target's directory:
+//! one in a subdirectory would never run, so a subdirectory fails the test.
 
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use tempreg_fuzz::{RunBytes, Semantics, TARGETS};
+use tempreg_fuzz::{RunBytes, TARGETS};
 
 fn dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -46,9 +41,9 @@ fn runner(target: &str) -> RunBytes {
 }
 
 /// Runs one input; `Err(panic message)` if it failed.
-fn replay(run: RunBytes, file: &Path, semantics: Semantics) -> Result<(), String> {
+fn replay(run: RunBytes, file: &Path) -> Result<(), String> {
     let bytes = fs::read(file).expect("read input");
-    panic::catch_unwind(AssertUnwindSafe(|| run(&bytes, semantics))).map_err(|panic| {
+    panic::catch_unwind(AssertUnwindSafe(|| run(&bytes))).map_err(|panic| {
         panic
             .downcast_ref::<String>()
             .cloned()
@@ -63,20 +58,8 @@ fn replay_all(target: &str) {
     assert!(!files.is_empty(), "no inputs in {}", dir(target).display());
     let mut failed = Vec::new();
     for file in &files {
-        if let Err(message) = replay(run, file, Semantics::Documented) {
+        if let Err(message) = replay(run, file) {
             failed.push(format!("{}: {message}", file.display()));
-        }
-    }
-    for file in inputs(&dir(target).join("known-bugs")) {
-        if let Err(message) = replay(run, &file, Semantics::Documented) {
-            failed.push(format!("{}: {message}", file.display()));
-        }
-        if replay(run, &file, Semantics::Strict).is_ok() {
-            failed.push(format!(
-                "{}: passes with the strict semantics now: the bug is fixed, move the file up to {}",
-                file.display(),
-                dir(target).display()
-            ));
         }
     }
     assert!(
@@ -109,5 +92,27 @@ fn every_target_has_a_file_and_regressions() {
             "no inputs in {}",
             dir(target).display()
         );
+        let subdirs: Vec<PathBuf> = fs::read_dir(dir(target))
+            .expect("read_dir")
+            .map(|e| e.expect("read_dir entry").path())
+            .filter(|p| p.is_dir())
+            .collect();
+        assert!(
+            subdirs.is_empty(),
+            "inputs in a subdirectory never run: {subdirs:?}"
+        );
+    }
+    // And no directory of inputs for a target that does not exist.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("regressions");
+    for entry in fs::read_dir(&root).expect("read_dir") {
+        let path = entry.expect("read_dir entry").path();
+        if path.is_dir() {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                TARGETS.iter().any(|(target, _)| *target == name),
+                "{} is no target's: its inputs never run",
+                path.display()
+            );
+        }
     }
 }
