@@ -169,7 +169,8 @@
 //! |---|---|---|
 //! | the table's abandoned marks | ids of entries out with a purge whose guard ended | a guard's second look and mark, a purge's put-back: one map operation inside |
 //! | a table shard (`DashMap`) | the entries | one insert, remove or iteration step; never with another lock of ours taken inside it |
-//! | the running flushes, then a flight's slot | async handles a purge is flushing; the entry of one not started | an insert, a removal, a copy, a take-over (a slot's take inside) |
+//! | a flight's state, then the running flushes | one async handle's flush (its shared future); the flights of purges | one poll of the flight (which may start another: an insert inside); an insert, a removal, a copy |
+//! | a flight's wakers | everyone polling it | a push, a take |
 //! | an async handle's mutex | its `tokio::fs::File` and waker | one non-blocking poll, or a take or put-back |
 //! | a sync handle's mutex | whether a purge is revoking it | a state change; never during the revoke |
 //! | a spooled file's bytes (in memory) | the bytes | one read, write, seek or resize in memory, or a take or put-back; a purge only tries it |

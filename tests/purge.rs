@@ -667,12 +667,12 @@ fn close_flushes_a_write_in_flight_while_a_purge_has_the_entry() {
 }
 
 /// Found by the `async_ops` fuzz target (a hang): a purge waits for the
-/// flushes an earlier purge left running, which were tasks on that purge's
+/// flushes an earlier purge left running, which are tasks on that purge's
 /// runtime. Here that runtime is a current-thread one no one drives any
-/// more (it stays alive, as one kept for later `block_on` calls does), and
-/// such a task never ran. A flush now runs on the blocking pool, needing
-/// no one to drive the runtime (and one that has not started is taken
-/// over): a purge on another runtime returns, and the file goes.
+/// more (it stays alive, as one kept for later `block_on` calls does), so
+/// such a task never runs again. A purge now drives the flushes it waits
+/// for itself (a flush's future is shared): a purge on another runtime
+/// returns, and the file goes.
 #[test]
 fn a_purge_never_waits_on_a_runtime_no_longer_driven() {
     let root = support::scratch_root();
@@ -713,4 +713,37 @@ async fn purge_out_of_time(registry: &tempreg::ResourceRegistry) {
     for failure in report.failures() {
         assert_eq!(failure.kind(), PurgeFailureKind::TimedOut, "{report}");
     }
+}
+
+/// Found by the `async_ops` fuzz target (a hang): a purge's flushes once ran
+/// on the blocking pool, each holding a thread while its `fdatasync` (and
+/// any write in flight) waited for another job of that same pool; with
+/// more handles than threads, none could finish. Flushes are tasks again,
+/// holding no thread while they wait: a purge with `sync_data` of many
+/// handles with writes in flight finishes on a two-thread blocking pool.
+#[test]
+fn a_purge_of_more_handles_than_blocking_threads_finishes() {
+    let root = support::scratch_root();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(2)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let registry = support::registry_with_reserve(root.path(), 0);
+        let mut held = Vec::new();
+        for _ in 0..16 {
+            let mut file = registry.temp_file_async().await.unwrap();
+            file.write_all(&[9; 64 * 1024]).await.unwrap();
+            held.push(file);
+        }
+        let purge = registry.purge_all_with(PurgeOptions::new().sync_data(true));
+        let report = tokio::time::timeout(Duration::from_secs(60), purge)
+            .await
+            .expect("a purge of 16 handles on 2 blocking threads finishes");
+        assert!(report.is_clean(), "{report}");
+        assert_eq!(report.closed(), 16, "{report}");
+        assert!(held.iter().all(|f| f.is_purged()));
+        assert_session_holds_only_lock(&registry);
+    });
 }

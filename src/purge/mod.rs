@@ -9,10 +9,8 @@
 //!   busy handle, the deadline) goes back into the table.
 //! - Entries without an async handle are cleaned on blocking threads that
 //!   share one work list (a `Mutex` held to pop or to tally, never across a
-//!   syscall). Async handles are flushed each in a job of its own on the
-//!   blocking pool, driven there to its end (`Handle::block_on`), so a slow
-//!   or stuck handle delays nothing else, and a flush left running never
-//!   needs anyone to drive the purge's runtime.
+//!   syscall). Async handles are flushed each in a task of its own, so a
+//!   slow or stuck handle delays nothing else.
 //! - With a deadline, the call returns on time. Listed entries that no
 //!   worker started go back into the table; handle flushes are left running
 //!   (dropping them could lose written data). Both are reported as timed
@@ -24,10 +22,10 @@
 //! - Whatever may put an entry back (the purge, each worker, each handle's
 //!   flush) holds a loan ([`Core::lend`]) until it can no longer do so, so
 //!   an entry whose guard ends meanwhile is cleaned, not put back with no
-//!   guard (see `tracking::table`). A purge first waits for the flushes an
-//!   earlier purge left running (within its own deadline), and takes over
-//!   those that have not started; the blocking purge takes those over too,
-//!   and reports the others busy.
+//!   guard (see `tracking::table`). A purge first drives the flushes an
+//!   earlier purge left running to their end (within its own deadline):
+//!   their own runtime may no longer be driven (see `tracking::core`'s
+//!   `Flushes`); the blocking purge reports them busy.
 
 mod report;
 
@@ -37,7 +35,7 @@ use std::time::{Duration, Instant};
 
 pub use self::report::{PurgeFailure, PurgeFailureKind, PurgeReport};
 use crate::sys;
-use crate::tracking::cleaner::{clean_async_inline, clean_now, By, Outcome};
+use crate::tracking::cleaner::{clean_async, clean_now, By, Outcome};
 use crate::tracking::core::{Core, Flushes};
 use crate::tracking::entry::{Entry, EntryKind, Handle};
 use crate::tracking::reserve;
@@ -276,34 +274,25 @@ pub(crate) async fn purge_async(core: &Arc<Core>, options: PurgeOptions) -> Purg
         }
     }
     // Flushes an earlier purge left running (its deadline passed) finish
-    // first: a purge that returns in time leaves nothing running. Those
-    // whose tasks never started (their runtime busy, or no longer driven)
-    // this purge takes over instead of waiting (on loan: see `table`).
-    let loan = core.lend();
-    // If this future is dropped while waiting, they go back into the table.
-    let mut adopted = scopeguard::guard(core.flushes.take_unstarted(), |adopted| {
-        for (id, entry) in adopted {
-            core.put_back(id, entry);
-        }
-    });
+    // first: a purge that returns in time leaves nothing running. This
+    // purge drives them itself: their runtime may be busy, or no longer
+    // driven at all.
     if until(deadline, core.flushes.settle()).await.is_none() {
-        adopted.extend(core.flushes.take_unstarted());
         for (kind, path) in core.flushes.now() {
             report.tally(Outcome::TimedOut, kind, || path);
         }
     }
-    adopted.extend(core.flushes.take_unstarted());
-    let mut adopted = scopeguard::ScopeGuard::into_inner(adopted);
-    let (blocking, mut handles) = split(core.table.claim_all());
-    handles.append(&mut adopted);
+    let loan = core.lend();
+    let (blocking, handles) = split(core.table.claim_all());
 
     let mut handle_tasks = Vec::with_capacity(handles.len());
     for (id, entry) in handles {
         let shown = (entry.kind, entry.path(&core.session));
-        let flushing = Flushes::start(core, id, entry);
-        let (core, sync_data) = (Arc::clone(core), options.sync_data);
-        let task = tokio::task::spawn_blocking(move || {
-            let outcome = flushing.fly(|id, entry| clean_async_inline(core, id, entry, sync_data));
+        let clean = clean_async(Arc::clone(core), id, entry, options.sync_data);
+        let flushing = Flushes::start(core, id, shown.0, shown.1.clone(), clean);
+        let task = tokio::spawn(async move {
+            // `None`: someone waiting for it took the outcome (never, today).
+            let outcome = flushing.fly().await;
             drop(flushing);
             outcome
         });
@@ -408,14 +397,12 @@ pub(crate) fn purge_blocking(core: &Arc<Core>, options: PurgeOptions) -> PurgeRe
         reserve::discard(&core.session, core.reserve.take_all_now());
     }
     // Flushes an async purge left running: this purge must not wait on the
-    // runtime, and they are not done. Those not started it takes over.
-    let _loan = core.lend();
-    let mut adopted = core.flushes.take_unstarted();
+    // runtime, and they are not done.
     for (kind, path) in core.flushes.now() {
         report.tally(Outcome::Busy, kind, || path);
     }
-    let (blocking, mut handles) = split(core.table.claim_all());
-    handles.append(&mut adopted);
+    let _loan = core.lend();
+    let (blocking, handles) = split(core.table.claim_all());
     let listing = Listing::new(&blocking);
     listing.take(core);
     let in_order = handles.into_iter().chain(blocking.into_iter().rev());

@@ -280,28 +280,6 @@ pub(crate) async fn clean_async(
     entry: Entry,
     sync_data: bool,
 ) -> Outcome {
-    clean_async_on(core, id, entry, sync_data, false).await
-}
-
-/// [`clean_async`] for a caller already on a blocking thread (a purge's
-/// flight, see `Flushing::fly`): the rest runs right there rather than on
-/// another blocking thread, so a small blocking pool cannot starve it.
-pub(crate) async fn clean_async_inline(
-    core: Arc<Core>,
-    id: u64,
-    entry: Entry,
-    sync_data: bool,
-) -> Outcome {
-    clean_async_on(core, id, entry, sync_data, true).await
-}
-
-async fn clean_async_on(
-    core: Arc<Core>,
-    id: u64,
-    entry: Entry,
-    sync_data: bool,
-    inline: bool,
-) -> Outcome {
     let mut claimed = Claimed {
         core,
         id,
@@ -330,7 +308,7 @@ async fn clean_async_on(
         }
     }
     let closed_async = async_file.is_some();
-    let finish_claimed = move || {
+    let job = tokio::task::spawn_blocking(move || {
         let mut claimed = claimed;
         let entry = claimed.entry.take()?;
         let core = &claimed.core;
@@ -344,11 +322,8 @@ async fn clean_async_on(
         );
         core.settle_outcome(claimed.id, entry, &outcome);
         Some(outcome)
-    };
-    if inline {
-        return finish_claimed().unwrap_or(Outcome::Gone);
-    }
-    match tokio::task::spawn_blocking(finish_claimed).await {
+    });
+    match job.await {
         Ok(Some(outcome)) => outcome,
         Ok(None) => Outcome::Gone,
         Err(e) => Outcome::Failed(io::Error::other(e)),

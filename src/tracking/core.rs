@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
 
-use super::cleaner::{clean_async_inline, clean_now, By, Outcome};
+use super::cleaner::{clean_async, clean_now, By, Outcome};
 use super::entry::{Entry, EntryKind, Handle, TrackedName};
 use super::reaper::Reaper;
 use super::reserve::Reserve;
@@ -56,162 +56,229 @@ pub(crate) struct Core {
 }
 
 /// The async handles a purge is flushing and closing, each in a task of its
-/// own, which may outlive the purge (its deadline passed). A later
-/// `purge_all` waits for them ([`settle`](Flushes::settle)), so that a
-/// purge without a deadline leaves nothing running behind it; a blocking
+/// own (a *flight*), which may outlive the purge (its deadline passed). A
+/// later `purge_all` waits for them ([`settle`](Flushes::settle)), so that
+/// a purge without a deadline leaves nothing running behind it; a blocking
 /// purge, which must not wait on the runtime, reports them busy.
 ///
-/// Until its task starts, a flight's entry waits in a slot, and a later
-/// purge takes it over ([`take_unstarted`](Flushes::take_unstarted)) rather
-/// than wait: the task may be on a runtime no one drives any more (a
-/// current-thread runtime outside `block_on`), where it never starts. A
-/// task that finds its slot empty does nothing. Lock order: `running`, then
-/// a slot.
+/// A flight's future is shared: its own task polls it, and so does every
+/// purge (and guard's `close()`) waiting for it, through a waker that wakes
+/// them all ([`FanOut`]). So a flight left on a runtime no one drives any
+/// more (a current-thread runtime outside `block_on`) is finished by
+/// whoever waits for it, and no flight holds a thread while it waits for
+/// its I/O. Lock order: `running`, or a flight's state and then `running`
+/// (a flight that fails puts its entry back, which may start another);
+/// never `running` while a flight is polled.
 #[derive(Debug, Default)]
 pub(crate) struct Flushes {
-    running: std::sync::Mutex<HashMap<u64, Flight>>,
-    /// Numbers flights: an entry taken over may fly again under its id.
+    running: std::sync::Mutex<HashMap<u64, Arc<Flight>>>,
+    /// Numbers flights (an entry put back may fly again under its id).
     next: std::sync::atomic::AtomicU64,
-    done: tokio::sync::Notify,
 }
 
-/// The entry of a flush whose task has not started yet.
-type Slot = Arc<std::sync::Mutex<Option<(u64, Entry)>>>;
+/// A flush's future, boxed to be shared.
+type FlightFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send>>;
 
-fn lock_slot(slot: &Slot) -> std::sync::MutexGuard<'_, Option<(u64, Entry)>> {
-    slot.lock().unwrap_or_else(|p| p.into_inner())
+enum FlightState {
+    Running(FlightFuture),
+    /// Done; the outcome until the flight's own task takes it.
+    Done(Option<Outcome>),
 }
 
-#[derive(Debug)]
+/// One flight: what it cleans, its future or outcome, and the wakers of
+/// everyone polling it.
 struct Flight {
     /// The entry's id.
     id: u64,
     kind: EntryKind,
     path: PathBuf,
-    slot: Slot,
+    state: std::sync::Mutex<FlightState>,
+    fan_out: Arc<FanOut>,
+}
+
+impl fmt::Debug for Flight {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Flight")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("path", &self.path)
+            .field("done", &self.is_done())
+            .finish()
+    }
+}
+
+/// The wakers of every task that polled a flight since it last woke: the
+/// flight's future is polled with a waker that wakes them all, so whichever
+/// of them still runs polls it again.
+#[derive(Debug, Default)]
+struct FanOut(std::sync::Mutex<Vec<std::task::Waker>>);
+
+impl FanOut {
+    fn wakers(&self) -> std::sync::MutexGuard<'_, Vec<std::task::Waker>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn register(&self, waker: &std::task::Waker) {
+        let mut wakers = self.wakers();
+        if !wakers.iter().any(|w| w.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
+    }
+}
+
+impl std::task::Wake for FanOut {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let wakers = std::mem::take(&mut *self.wakers());
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+impl Flight {
+    fn state(&self) -> std::sync::MutexGuard<'_, FlightState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_done(&self) -> bool {
+        matches!(*self.state(), FlightState::Done(_))
+    }
+
+    /// Polls the flush for whoever asks; ready once it is done. The state
+    /// lock is held for one poll of the future, which never blocks.
+    fn poll(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        use std::task::Poll;
+        let mut state = self.state();
+        let FlightState::Running(future) = &mut *state else {
+            return Poll::Ready(());
+        };
+        self.fan_out.register(cx.waker());
+        let waker = std::task::Waker::from(Arc::clone(&self.fan_out));
+        match future
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker))
+        {
+            Poll::Ready(outcome) => {
+                *state = FlightState::Done(Some(outcome));
+                drop(state);
+                // Everyone else waiting on it: it is done.
+                std::task::Wake::wake_by_ref(&self.fan_out);
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl Flushes {
-    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Flight>> {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Flight>>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The flush of entry `id` is to run in a task: the token holds the
-    /// entry until the task starts ([`Flushing::begin`]), and ends the
-    /// flight when dropped.
-    pub(crate) fn start(core: &Arc<Core>, id: u64, entry: Entry) -> Flushing {
-        let (kind, path) = (entry.kind, entry.path(&core.session));
-        let slot: Slot = Arc::new(std::sync::Mutex::new(Some((id, entry))));
-        let flight = core
+    /// The flush of entry `id`, the future `clean`, is to fly: the token
+    /// drives it ([`Flushing::fly`]) and ends the flight when dropped.
+    pub(crate) fn start(
+        core: &Arc<Core>,
+        id: u64,
+        kind: EntryKind,
+        path: PathBuf,
+        clean: impl std::future::Future<Output = Outcome> + Send + 'static,
+    ) -> Flushing {
+        let flight = Arc::new(Flight {
+            id,
+            kind,
+            path,
+            state: std::sync::Mutex::new(FlightState::Running(Box::pin(clean))),
+            fan_out: Arc::default(),
+        });
+        let number = core
             .flushes
             .next
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        core.flushes.running().insert(
-            flight,
-            Flight {
-                id,
-                kind,
-                path,
-                slot: Arc::clone(&slot),
-            },
-        );
+        core.flushes.running().insert(number, Arc::clone(&flight));
         Flushing {
             core: Arc::clone(core),
+            number,
             flight,
-            slot,
             _loan: core.lend(),
         }
     }
 
-    /// The flushes running now (started, or waiting for their task): what
-    /// each is, and its path.
+    /// The flushes not done yet: what each is, and its path.
     pub(crate) fn now(&self) -> Vec<(EntryKind, PathBuf)> {
-        self.running()
-            .values()
+        self.flights(|_| true)
+            .iter()
+            .filter(|f| !f.is_done())
             .map(|f| (f.kind, f.path.clone()))
             .collect()
     }
 
-    /// Takes over the flushes whose tasks have not started: their entries,
-    /// which the caller now owns (claimed) and cleans.
-    pub(crate) fn take_unstarted(&self) -> Vec<(u64, Entry)> {
-        let mut taken = Vec::new();
+    fn flights(&self, chosen: impl Fn(&Flight) -> bool) -> Vec<Arc<Flight>> {
         self.running()
-            .retain(|_, flight| match lock_slot(&flight.slot).take() {
-                Some(entry) => {
-                    taken.push(entry);
-                    false
-                }
-                None => true,
-            });
-        taken
+            .values()
+            .filter(|f| chosen(f))
+            .cloned()
+            .collect()
     }
 
-    /// Waits until no flush of entry `id` that has started is running: a
-    /// guard's `close()` that found a purge flushing its handle.
+    /// Drives the flushes of entry `id` until they are done: a guard's
+    /// `close()` that found a purge flushing its handle.
     pub(crate) async fn wait_for(&self, id: u64) {
-        self.wait_while_started(|flight| flight.id == id).await;
+        drive(self.flights(|f| f.id == id)).await;
     }
 
-    /// Waits until no started flush is running (one that has not started
-    /// is for [`take_unstarted`](Self::take_unstarted), not to wait for).
+    /// Drives every flush running now until it is done (this caller may be
+    /// the only one left who can).
     pub(crate) async fn settle(&self) {
-        self.wait_while_started(|_| true).await;
-    }
-
-    /// Waits until no flight that has started and is `chosen` is running.
-    async fn wait_while_started(&self, chosen: impl Fn(&Flight) -> bool) {
-        loop {
-            let notified = self.done.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let started = self
-                .running()
-                .values()
-                .any(|flight| chosen(flight) && lock_slot(&flight.slot).is_none());
-            if !started {
-                return;
-            }
-            notified.await;
-        }
+        drive(self.flights(|_| true)).await;
     }
 }
 
-/// One running flush (see [`Flushes`]); it holds a loan, since a flush that
-/// fails puts its entry back.
+/// Polls every one of `flights` until all are done.
+async fn drive(flights: Vec<Arc<Flight>>) {
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for flight in &flights {
+            pending |= flight.poll(cx).is_pending();
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+}
+
+/// One flight's token (see [`Flushes`]), held by its own task; it holds a
+/// loan, since a flush that fails puts its entry back.
 #[derive(Debug)]
 pub(crate) struct Flushing {
     core: Arc<Core>,
-    flight: u64,
-    slot: Slot,
+    number: u64,
+    flight: Arc<Flight>,
     _loan: Loan,
 }
 
 impl Flushing {
-    /// Runs the flush, on the blocking pool: takes the entry (unless a later
-    /// purge took it over: then `None`, nothing to do) and drives `clean`
-    /// to its end on this thread. So a flush never waits for the runtime to
-    /// be driven: a purge that left it running may have been on a
-    /// current-thread runtime no one drives any more, and a later purge
-    /// waits for it. (Its I/O waits on blocking-pool jobs, whose ends wake
-    /// this thread directly.)
-    pub(crate) fn fly<F>(&self, clean: impl FnOnce(u64, Entry) -> F) -> Option<Outcome>
-    where
-        F: std::future::Future<Output = Outcome>,
-    {
-        let (id, entry) = lock_slot(&self.slot).take()?;
-        let runtime = tokio::runtime::Handle::current();
-        Some(runtime.block_on(clean(id, entry)))
+    /// Drives the flush to its end (or finds that someone waiting for it
+    /// did) and returns its outcome, unless that was taken.
+    pub(crate) async fn fly(&self) -> Option<Outcome> {
+        std::future::poll_fn(|cx| self.flight.poll(cx)).await;
+        match &mut *self.flight.state() {
+            FlightState::Done(outcome) => outcome.take(),
+            FlightState::Running(_) => None,
+        }
     }
 }
 
 impl Drop for Flushing {
     fn drop(&mut self) {
-        // Every end wakes the waiters: a flight that never starts may stay
-        // listed, so "none left" is not what they wait for.
-        let flushes = &self.core.flushes;
-        flushes.running().remove(&self.flight);
-        flushes.done.notify_waiters();
+        self.core.flushes.running().remove(&self.number);
     }
 }
 
@@ -338,10 +405,11 @@ impl Core {
         );
         match (&entry.handle, tokio::runtime::Handle::try_current()) {
             (Handle::Async { .. }, Ok(runtime)) => {
-                let flushing = Flushes::start(self, id, entry);
-                let core = Arc::clone(self);
-                runtime.spawn_blocking(move || {
-                    flushing.fly(|id, entry| clean_async_inline(core, id, entry, false));
+                let (kind, path) = (entry.kind, entry.path(&self.session));
+                let clean = clean_async(Arc::clone(self), id, entry, false);
+                let flushing = Flushes::start(self, id, kind, path, clean);
+                runtime.spawn(async move {
+                    flushing.fly().await;
                 });
             }
             _ => Reaper::submit(self, id, entry),
