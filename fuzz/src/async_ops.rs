@@ -26,19 +26,20 @@
 //!   file (not even those the reserve's trimmer was removing), no file of a
 //!   dropped guard, and nothing of an earlier purge that ran out of time:
 //!   the handle flushes it left running are done (their files gone, their
-//!   guards purged), waited for or taken over;
-//! - a purge's handle flush runs on tokio's blocking pool, so it progresses
-//!   whether or not the purge's runtime is driven: a batch's purge on the
+//!   guards purged), driven to their end by the purge that waits for them;
+//! - a purge waiting for a flush an earlier one left running drives it
+//!   itself (a flush's future is shared), so a batch's purge on the
 //!   multi-thread runtime never waits on the current one, idle meanwhile
-//!   (a hang is a failure), and even with a zero deadline a flush may
-//!   finish in time (the report says which);
+//!   (a hang is a failure); a flush holds no blocking thread while it
+//!   waits, so many flushes with `sync_data` never starve the pool; and
+//!   even with a zero deadline a flush may finish in time (the report says
+//!   which);
 //! - after a blocking purge: every live entry is cleaned but the handles it
 //!   found busy, and what else it reports busy is a flush an earlier purge
-//!   left running (or one not started that it took over and found busy: it
-//!   is tracked again); after a purge with a deadline, what it reports
-//!   timed out is its own or such a flush; a flush it does not report is
-//!   done; what a purge counts beyond its own entries is at most what the
-//!   flushes it may have taken over hold;
+//!   left running; after a purge with a deadline, what it reports timed
+//!   out is its own or such a flush; a flush it does not report is done;
+//!   what a purge counts beyond its own entries is at most what those
+//!   flushes hold (the library counts none of them today);
 //! - `close().await` of a guard whose entry a purge's flush has out flushes
 //!   the handle itself or waits for that flush: when it returns, every byte
 //!   written through the guard is in the file;
@@ -413,7 +414,7 @@ enum State {
     Live,
     /// A purge that finished with it took it: name gone, handle closed.
     Purged,
-    /// An async handle flushed and closed on the blocking pool, a flush the
+    /// An async handle flushed and closed in a task of its own, a flush the
     /// registry counts among its running ones (`may_flush`): left running
     /// by a purge out of time, or cleaning an entry whose guard ended while
     /// a blocking purge had it out. Not tracked; its name may still be
@@ -992,8 +993,9 @@ impl World {
         counts
     }
 
-    /// The most a purge counts for the flushes earlier purges left running
-    /// that it may take over, not started yet, and clean itself (each a
+    /// The most a purge may count for the flushes earlier purges left
+    /// running, were it to clean them itself (the library drives them to
+    /// their end without counting them today; the bound allows both; each a
     /// `may_flush` model): a name removed; a handle closed if its guard
     /// still has it open, else, for a caller's file (no name), nothing left
     /// to do. A flush that took its guard's handle (purged) has started.
@@ -1022,7 +1024,7 @@ impl World {
             .collect()
     }
 
-    /// `i` is left to a flush of its own (on the blocking pool).
+    /// `i` is left to a flush of its own (a task).
     fn flushing(&mut self, i: usize) {
         let m = &mut self.models[i];
         m.state = State::Flushing;
@@ -1104,13 +1106,11 @@ impl World {
     /// After a purge with a deadline: `timed` (paths of timed-out entries,
     /// counted) names entries of `live` and flushes an earlier purge left
     /// running, which this one waited for until its deadline (then it
-    /// reports each still running; one not started it takes over and
-    /// flushes itself, reporting it if that runs out of time). Each entry
-    /// of `live` it does not name was cleaned (a handle's flush may have
-    /// finished in time even with a zero deadline: it runs on the blocking
-    /// pool); a timed-out blocking entry was put back (the registry lists
-    /// it) or is being cleaned by a worker; a timed-out handle is being
-    /// flushed and closed on the blocking pool. A flush left running that
+    /// reports each still running). Each entry of `live` it does not name
+    /// was cleaned (a handle's flush may have finished in time even with a
+    /// zero deadline); a timed-out blocking entry was put back (the
+    /// registry lists it) or is being cleaned by a worker; a timed-out
+    /// handle is being flushed and closed in a task of its own. A flush left running that
     /// it does not name is done. With `exact`, the report counts those
     /// entries, and up to `adoptable` for flushes it took over, only; else
     /// it may count more async temp files.
@@ -1169,7 +1169,7 @@ impl World {
             for &i in &group {
                 match (timed_max, kind.tracked()) {
                     (0, _) => self.cleaned(i),
-                    // A handle's clean-up goes on, on the blocking pool.
+                    // A handle's clean-up goes on, in a task of its own.
                     (_, true) => self.flushing(i),
                     // A blocking entry no worker started is put back.
                     (_, false) if restored => {}
@@ -1233,10 +1233,11 @@ impl World {
     /// After a blocking purge: each entry of `live` was cleaned, except
     /// handles it found busy (a write in flight, or in use on another
     /// thread), which stay tracked and open: `is_purged()` tells them apart.
-    /// A flush an earlier purge left running it reports busy if it has
-    /// started (it must not wait on the runtime), and takes over if not:
-    /// cleans it, or, finding the handle busy, puts the entry back, tracked
-    /// again (the registry lists it). One it does not report is done.
+    /// A flush an earlier purge left running it reports busy (it must not
+    /// wait on the runtime). (The model also accepts a purge that took such
+    /// a flush over and, finding the handle busy, put the entry back,
+    /// tracked again: the library did that for a while, and does not
+    /// today.) One it does not report is done.
     /// `busy`: the paths reported busy, counted. With `exact`, the report
     /// counts those entries, and up to `adoptable` for flushes it took
     /// over, only.
@@ -1382,10 +1383,9 @@ impl World {
         let registry = self.registry.clone();
         let was_closed = self.closed;
         // On the multi-thread runtime, while the current one (where earlier
-        // purges left their flushes, and maybe flushes not started yet) is
-        // not driven: a flush runs on the blocking pool and a purge takes
-        // over one not started, so the batch's purge never waits on the
-        // idle runtime (a hang past `-timeout` would be a bug).
+        // purges left their flushes) is not driven: the batch's purge drives
+        // those flushes itself, so it never waits on the idle runtime (a
+        // hang past `-timeout` would be a bug).
         let (made, report) = multi().block_on(async move {
             // Set once `close()` has returned: a creation that starts after
             // that must fail.
