@@ -1483,8 +1483,8 @@ impl World {
             assert!(!self.registry.close(), "the batch closed it");
             self.closed = true;
         }
-        // Batch files the purge reported: timed out (its flush goes on, on
-        // the blocking pool), or busy (a blocking purge found a write in
+        // Batch files the purge reported: timed out (its flush goes on, in
+        // a task of its own), or busy (a blocking purge found a write in
         // flight and put the entry back; if its guard had ended meanwhile,
         // it cleans it in a flush of its own instead).
         let mut batch_failed = BTreeSet::new();
