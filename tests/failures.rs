@@ -126,13 +126,18 @@ fn a_session_whose_removal_fails_keeps_its_lock_and_a_later_sweep_removes_it() {
         names_in(&session)
     );
     assert!(stuck_file.exists());
-    let listed = list_sessions(root.path()).unwrap();
-    assert_eq!(listed.len(), 1, "{listed:?}");
-    assert_eq!(listed[0].path(), session);
-    assert_eq!(
-        listed[0].state(),
-        SessionState::Orphaned,
-        "its owner is gone"
+    // Its owner is gone. (A child that another test of this binary starts
+    // holds a copy of every fd, the lock's too, from its fork to its exec:
+    // for that instant the session looks live. So: a bounded wait.)
+    support::wait_until(
+        std::time::Duration::from_secs(10),
+        "the session to be judged orphaned",
+        || {
+            let listed = list_sessions(root.path()).unwrap();
+            assert_eq!(listed.len(), 1, "{listed:?}");
+            assert_eq!(listed[0].path(), session);
+            listed[0].state() == SessionState::Orphaned
+        },
     );
 
     // While the file is stuck, a sweep fails on it and leaves the lock.
