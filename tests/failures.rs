@@ -126,28 +126,34 @@ fn a_session_whose_removal_fails_keeps_its_lock_and_a_later_sweep_removes_it() {
         names_in(&session)
     );
     assert!(stuck_file.exists());
-    // Its owner is gone. (A child that another test of this binary starts
-    // holds a copy of every fd, the lock's too, from its fork to its exec:
-    // for that instant the session looks live. So: a bounded wait.)
-    support::wait_until(
-        std::time::Duration::from_secs(10),
-        "the session to be judged orphaned",
-        || {
-            let listed = list_sessions(root.path()).unwrap();
-            assert_eq!(listed.len(), 1, "{listed:?}");
-            assert_eq!(listed[0].path(), session);
-            listed[0].state() == SessionState::Orphaned
-        },
+    // Its owner is gone (see `judged_once_settled` for why it may look
+    // live for an instant).
+    let listed = support::judged_once_settled(
+        || list_sessions(root.path()).unwrap(),
+        |listed| listed.iter().all(|s| !s.is_live()),
+    );
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].path(), session);
+    assert_eq!(
+        listed[0].state(),
+        SessionState::Orphaned,
+        "its owner is gone"
     );
 
     // While the file is stuck, a sweep fails on it and leaves the lock.
-    let report = sweep_orphans(root.path()).unwrap();
+    let report = support::judged_once_settled(
+        || sweep_orphans(root.path()).unwrap(),
+        |report| report.live().is_empty(),
+    );
     assert_eq!(report.failures().len(), 1, "{report}");
     assert_names_path(&report.failures()[0].1, Path::new("stuck.txt"));
     assert!(session.join(LOCK_NAME).is_file(), "still sweepable");
 
     drop(stuck);
-    let report = sweep_orphans(root.path()).unwrap();
+    let report = support::judged_once_settled(
+        || sweep_orphans(root.path()).unwrap(),
+        |report| report.live().is_empty(),
+    );
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.removed().len(), 1, "{report}");
     assert_empty_dir(root.path());

@@ -390,13 +390,19 @@ fn a_kept_session_dir_is_listed_as_kept_and_never_swept() {
         "the lock file stays, marked kept, so the session stays in view"
     );
 
-    let report = sweep_orphans(root.path()).expect("sweep");
+    let report = support::judged_once_settled(
+        || sweep_orphans(root.path()).expect("sweep"),
+        |report| report.live().is_empty(),
+    );
     assert!(
         report.removed().is_empty() && report.live().is_empty(),
         "{report}"
     );
     assert_eq!(report.kept().len(), 1, "{report}");
-    let listed = list_sessions(root.path()).expect("list");
+    let listed = support::judged_once_settled(
+        || list_sessions(root.path()).expect("list"),
+        |listed| listed.iter().all(|s| !s.is_live()),
+    );
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0].path(), kept);
     assert_eq!(listed[0].state(), tempreg::SessionState::Kept);

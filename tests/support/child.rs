@@ -326,6 +326,24 @@ pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool)
     }
 }
 
+/// Runs `judge` (a sweep, a listing of sessions) until `settled` holds for
+/// what it returns, and returns that; at most for 10 s (then the last).
+///
+/// For sessions that this process dropped: from a `fork` to its `exec`, a
+/// child that another test of the same binary starts holds a copy of every
+/// fd, the sessions' locks included (`O_CLOEXEC` acts only at `exec`), so
+/// for that instant a session whose owner is gone looks live.
+pub fn judged_once_settled<T>(mut judge: impl FnMut() -> T, settled: impl Fn(&T) -> bool) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let verdict = judge();
+        if settled(&verdict) || Instant::now() >= deadline {
+            return verdict;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// What a child printed on one stream, and whether the stream has ended.
 #[derive(Default)]
 struct Stream {
