@@ -66,6 +66,62 @@ pub(crate) struct Freed {
     pub(crate) bytes: u64,
 }
 
+/// A failure inside a tree, named by its path relative to the tree's top.
+#[derive(Debug)]
+struct TreeError {
+    at: std::path::PathBuf,
+    source: std::io::Error,
+    more: usize,
+}
+
+impl std::fmt::Display for TreeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}`: {}", self.at.display(), self.source)?;
+        if self.more > 0 {
+            write!(f, " (and {} more failure(s))", self.more)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for TreeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.source()
+    }
+}
+
+/// The first failure of a tree walk that goes on past failures, and how
+/// many followed: one error, with the kind the system gave and the path.
+#[derive(Default)]
+pub(crate) struct Failures {
+    first: Option<(std::path::PathBuf, std::io::Error)>,
+    more: usize,
+}
+
+impl Failures {
+    pub(crate) fn note(&mut self, at: std::path::PathBuf, e: std::io::Error) {
+        if self.first.is_none() {
+            self.first = Some((at, e));
+        } else {
+            self.more += 1;
+        }
+    }
+
+    pub(crate) fn into_result<T>(self, ok: T) -> std::io::Result<T> {
+        match self.first {
+            None => Ok(ok),
+            Some((at, source)) => Err(std::io::Error::new(
+                source.kind(),
+                TreeError {
+                    at,
+                    source,
+                    more: self.more,
+                },
+            )),
+        }
+    }
+}
+
 /// What [`probe_lock`] found at a lock file's name.
 #[derive(Debug)]
 pub(crate) enum LockProbe {

@@ -2,7 +2,6 @@
 //! listing a large purge judges by.
 
 use std::ffi::{OsStr, OsString};
-use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -12,7 +11,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::{is_not_a_dir, list_fd, meta_at, meta_of, Dir, FileId, DIR_FLAGS};
-use crate::sys::{Freed, Removal};
+use crate::sys::{Failures, Freed, Removal};
 
 /// Unlinks `name` in `dir` if it still holds the file `id` (anything but a
 /// directory: a regular file, a FIFO, a socket).
@@ -53,61 +52,6 @@ pub(crate) fn remove_dir(dir: &Dir, name: &OsStr, id: &FileId) -> io::Result<Rem
         None => Ok(Removal::Gone),
         Some(meta) if !id.matches(&meta.id) => Ok(Removal::Replaced),
         Some(_) => unlink(dir.fd.as_fd(), name, AtFlags::REMOVEDIR),
-    }
-}
-
-/// A failure inside a tree, named by its path relative to the tree's top.
-#[derive(Debug)]
-struct TreeError {
-    at: PathBuf,
-    source: io::Error,
-    more: usize,
-}
-
-impl fmt::Display for TreeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`: {}", self.at.display(), self.source)?;
-        if self.more > 0 {
-            write!(f, " (and {} more failure(s))", self.more)?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for TreeError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.source()
-    }
-}
-
-/// The first failure of a walk, and how many followed.
-#[derive(Default)]
-struct Failures {
-    first: Option<(PathBuf, io::Error)>,
-    more: usize,
-}
-
-impl Failures {
-    fn note(&mut self, at: PathBuf, e: io::Error) {
-        if self.first.is_none() {
-            self.first = Some((at, e));
-        } else {
-            self.more += 1;
-        }
-    }
-
-    fn into_result<T>(self, ok: T) -> io::Result<T> {
-        match self.first {
-            None => Ok(ok),
-            Some((at, source)) => Err(io::Error::new(
-                source.kind(),
-                TreeError {
-                    at,
-                    source,
-                    more: self.more,
-                },
-            )),
-        }
     }
 }
 

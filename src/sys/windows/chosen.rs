@@ -15,7 +15,7 @@ use std::os::windows::fs::OpenOptionsExt;
 
 use windows_sys::Win32::Storage::FileSystem::FILE_FLAG_OPEN_REPARSE_POINT;
 
-use super::{create_dir, meta_of, open_entry, Dir, FileId, Kind, SHARE_ALL};
+use super::{create_dir, meta_of, open_entry, open_new, Dir, FileId, Kind, SHARE_ALL};
 
 impl FileId {
     /// True if the identity is a directory's.
@@ -44,13 +44,7 @@ pub(crate) fn create_file_with(
 ) -> io::Result<(File, FileId)> {
     refuse_read_only(permissions)?;
     let path = dir.child(name);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .append(append)
-        .create_new(true)
-        .share_mode(SHARE_ALL)
-        .open(&path)?;
+    let file = open_new(&path, append)?;
     match meta_of(&file) {
         Ok(meta) => Ok((file, meta.id)),
         Err(e) => {

@@ -164,12 +164,7 @@ pub(crate) fn create_lock(
     contents: &[u8],
 ) -> io::Result<LockFile> {
     let path = dir.child(tmp);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .share_mode(SHARE_ALL)
-        .open(&path)?;
+    let file = super::open_new(&path, false)?;
     let lock = LockFile { file };
     let made = lock
         .lock(LOCKFILE_FAIL_IMMEDIATELY)

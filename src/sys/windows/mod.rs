@@ -317,21 +317,20 @@ fn drop_name(file: &File, path: &Path) {
 /// Creates the file `name` in `dir` (it must not exist) and returns it open
 /// for reading and writing, with its identity.
 pub(crate) fn create_file(dir: &Dir, name: &OsStr) -> io::Result<(File, FileId)> {
-    let path = dir.child(name);
-    let file = OpenOptions::new()
+    chosen::create_file_with(dir, name, None, false)
+}
+
+/// Opens a new file at `path` (it must not exist) for reading and writing,
+/// shared for deletion (so a live file can be renamed and deleted), in
+/// append mode if asked.
+fn open_new(path: &Path, append: bool) -> io::Result<File> {
+    OpenOptions::new()
         .read(true)
         .write(true)
+        .append(append)
         .create_new(true)
         .share_mode(SHARE_ALL)
-        .open(&path)?;
-    match meta_of(&file) {
-        Ok(meta) => Ok((file, meta.id)),
-        Err(e) => {
-            drop(file);
-            let _ = std::fs::remove_file(&path);
-            Err(e)
-        }
-    }
+        .open(path)
 }
 
 /// Creates the directory `name` in `dir` and returns its identity.

@@ -1,7 +1,6 @@
 //! Removal by handle: a name by identity, a tree without entering links.
 
 use std::ffi::OsStr;
-use std::fmt;
 use std::fs::File;
 use std::io;
 use std::mem::size_of;
@@ -16,7 +15,7 @@ use windows_sys::Win32::Storage::FileSystem::{
 };
 
 use super::{meta_of, open_entry, Dir, FileId, Kind, Meta};
-use crate::sys::{Freed, Removal};
+use crate::sys::{Failures, Freed, Removal};
 
 /// Sets one piece of information on an open handle.
 fn set_info<T>(file: &File, class: i32, info: &T) -> io::Result<()> {
@@ -145,26 +144,6 @@ pub(crate) fn remove_dir(dir: &Dir, name: &OsStr, id: &FileId) -> io::Result<Rem
     remove_if(&dir.child(name), id)
 }
 
-/// A failure inside a tree, named by its path relative to the tree's top.
-#[derive(Debug)]
-struct TreeError {
-    at: PathBuf,
-    source: io::Error,
-    more: usize,
-}
-
-impl fmt::Display for TreeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`: {}", self.at.display(), self.source)?;
-        if self.more > 0 {
-            write!(f, " (and {} more failure(s))", self.more)?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for TreeError {}
-
 /// Removes everything inside `dir` but the top-level names `skip` accepts,
 /// depth first, and returns what was freed. Links (symlinks, junctions,
 /// volume mount points) are deleted as links, never entered, so nothing
@@ -172,15 +151,7 @@ impl std::error::Error for TreeError {}
 /// and returns the first, with its path inside the tree.
 pub(crate) fn clear_dir(dir: &Dir, skip: &dyn Fn(&OsStr) -> bool) -> io::Result<Freed> {
     let mut freed = Freed::default();
-    let mut first: Option<(PathBuf, io::Error)> = None;
-    let mut more = 0;
-    let mut note = |at: PathBuf, e: io::Error| {
-        if first.is_none() {
-            first = Some((at, e));
-        } else {
-            more += 1;
-        }
-    };
+    let mut failures = Failures::default();
     // (path, relative path, emptied): a directory comes back once emptied.
     let mut stack: Vec<(PathBuf, PathBuf, bool)> = Vec::new();
     for entry in std::fs::read_dir(&dir.path)? {
@@ -194,14 +165,14 @@ pub(crate) fn clear_dir(dir: &Dir, skip: &dyn Fn(&OsStr) -> bool) -> io::Result<
             Ok(Some(file)) => file,
             Ok(None) => continue,
             Err(e) => {
-                note(at, e);
+                failures.note(at, e);
                 continue;
             }
         };
         let meta = match meta_of(&file) {
             Ok(meta) => meta,
             Err(e) => {
-                note(at, e);
+                failures.note(at, e);
                 continue;
             }
         };
@@ -219,7 +190,7 @@ pub(crate) fn clear_dir(dir: &Dir, skip: &dyn Fn(&OsStr) -> bool) -> io::Result<
                         stack.push((path.join(&name), at.join(&name), false));
                     }
                 }
-                Err(e) => note(at, e),
+                Err(e) => failures.note(at, e),
             }
             continue;
         }
@@ -230,16 +201,10 @@ pub(crate) fn clear_dir(dir: &Dir, skip: &dyn Fn(&OsStr) -> bool) -> io::Result<
                     freed.bytes += meta.size;
                 }
             }
-            Err(e) => note(at, e),
+            Err(e) => failures.note(at, e),
         }
     }
-    match first {
-        None => Ok(freed),
-        Some((at, source)) => Err(io::Error::new(
-            source.kind(),
-            TreeError { at, source, more },
-        )),
-    }
+    failures.into_result(freed)
 }
 
 /// Counts the regular files and their bytes in the tree under `dir` (but
