@@ -655,15 +655,7 @@ impl World {
                 sync_data,
             } => self.purge(deadline, sync_data),
             Op::PurgeBlocking { in_runtime } => self.purge_blocking(in_runtime),
-            Op::CloseRegistry => {
-                assert_eq!(
-                    self.registry.close(),
-                    !self.closed,
-                    "close() says what changed"
-                );
-                self.closed = true;
-                assert!(self.registry.is_closed());
-            }
+            Op::CloseRegistry => common::close_registry(&self.registry, &mut self.closed),
             Op::Burst { n, keep } => self.burst(n, keep),
             Op::Concurrent {
                 tasks,

@@ -114,3 +114,11 @@ pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool, mut tick: i
         }
     }
 }
+
+/// `close()` on the registry: it says whether it changed anything (it did
+/// unless `closed` already), and the registry is closed from then on.
+pub(crate) fn close_registry(registry: &tempreg::ResourceRegistry, closed: &mut bool) {
+    assert_eq!(registry.close(), !*closed, "close() says what changed");
+    *closed = true;
+    assert!(registry.is_closed());
+}

@@ -545,15 +545,7 @@ impl World {
                 }
             }
             Op::PurgeBlocking { deadline } => self.purge(deadline),
-            Op::CloseRegistry => {
-                assert_eq!(
-                    self.registry.close(),
-                    !self.closed,
-                    "close() says what changed"
-                );
-                self.closed = true;
-                assert!(self.registry.is_closed());
-            }
+            Op::CloseRegistry => common::close_registry(&self.registry, &mut self.closed),
         }
     }
 
