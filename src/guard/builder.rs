@@ -33,14 +33,14 @@ impl<'a> TempOptions<'a> {
     /// The start of the name (default `tmp`). Any bytes but `/` and NUL
     /// (on Windows, but `/`, `\\`, `:` and NUL).
     pub fn prefix(mut self, prefix: impl AsRef<OsStr>) -> Self {
-        self.name.prefix = prefix.as_ref().to_os_string();
+        self.name.prefix = prefix.as_ref().to_os_string().into();
         self
     }
 
     /// The end of the name (default none). Any bytes but `/` and NUL (on
     /// Windows, but `/`, `\\`, `:` and NUL).
     pub fn suffix(mut self, suffix: impl AsRef<OsStr>) -> Self {
-        self.name.suffix = suffix.as_ref().to_os_string();
+        self.name.suffix = suffix.as_ref().to_os_string().into();
         self
     }
 

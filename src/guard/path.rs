@@ -105,7 +105,7 @@ impl TempPath {
             return Err(with_path(e, "adopt", &path));
         }
         let name = TrackedName {
-            name: name.into(),
+            name: sys::Name::new(name).map_err(|e| with_path(e, "adopt", &path))?,
             id,
             outside: Some(parent.into()),
         };

@@ -123,6 +123,27 @@ fn system_seed() -> u64 {
     hasher.finish()
 }
 
+/// `prefix`, `rand` random alphanumeric characters, `suffix`, made once in
+/// the form the platform's calls take.
+fn random_name(
+    rng: &mut fastrand::Rng,
+    prefix: &OsStr,
+    rand: usize,
+    suffix: &OsStr,
+) -> io::Result<sys::Name> {
+    let mut middle = [0u8; sys::NAME_MAX];
+    let middle = middle.get_mut(..rand).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{rand} random characters are more than a file name can hold"),
+        )
+    })?;
+    for byte in middle.iter_mut() {
+        *byte = rng.alphanumeric() as u8;
+    }
+    sys::Name::build(prefix, middle, suffix)
+}
+
 /// Makes a new name in `dir` (at `dir_path`): `prefix`, `rand` random
 /// alphanumeric characters, `suffix`, retried on a clash. `make` creates
 /// what the name holds, and must fail with `AlreadyExists` (or, binding a
@@ -134,8 +155,8 @@ pub(crate) fn make_name<R>(
     prefix: &OsStr,
     suffix: &OsStr,
     rand: usize,
-    mut make: impl FnMut(&sys::Dir, &OsStr) -> io::Result<R>,
-) -> io::Result<(R, OsString)> {
+    mut make: impl FnMut(&sys::Dir, &sys::Name) -> io::Result<R>,
+) -> io::Result<(R, sys::Name)> {
     let mut rng = match names {
         Names::Thread => fastrand::Rng::new(),
         Names::Private => fastrand::Rng::with_seed(system_seed()),
@@ -145,13 +166,7 @@ pub(crate) fn make_name<R>(
         if attempt == RESEED_AFTER {
             rng.seed(system_seed());
         }
-        let mut name = prefix.to_os_string();
-        name.push(
-            std::iter::repeat_with(|| rng.alphanumeric())
-                .take(rand)
-                .collect::<String>(),
-        );
-        name.push(suffix);
+        let name = random_name(&mut rng, prefix, rand, suffix)?;
         match make(dir, &name) {
             Ok(made) => return Ok((made, name)),
             Err(e)
@@ -189,7 +204,7 @@ impl Session {
             OsStr::new(&format::init_prefix(prefix, pid)),
             OsStr::new(""),
             format::RANDOM_LEN,
-            sys::create_dir,
+            |dir, name| sys::create_dir(dir, name),
         )
         .map_err(|e| with_path(e, "create session directory in", &root))?;
         let init_path = root.join(&init_name);
@@ -215,6 +230,7 @@ impl Session {
         )
         .map_err(|e| with_path(e, "name session directory in", &root))?;
         scopeguard::ScopeGuard::into_inner(undo);
+        let name = name.as_os_str().to_os_string();
         dir.renamed(&root_dir, &name);
         let path = root.join(&name);
         debug_assert!(SessionName::parse(&name).is_some_and(|n| !n.init && n.pid == pid));
@@ -249,7 +265,15 @@ impl Session {
 
     /// The full path of the entry `name` inside the session.
     pub(crate) fn child(&self, name: &OsStr) -> PathBuf {
-        self.path.join(name)
+        // One allocation of the exact size, no separator logic: `name` is
+        // one component, and `path` (the root joined with the session's
+        // name) never ends in a separator. `join` makes two allocations.
+        let dir = self.path.as_os_str();
+        let mut path = OsString::with_capacity(dir.len() + 1 + name.len());
+        path.push(dir);
+        path.push(std::path::MAIN_SEPARATOR_STR);
+        path.push(name);
+        PathBuf::from(path)
     }
 
     /// True in the process that made the session (not in a forked child).
@@ -263,8 +287,8 @@ impl Session {
         prefix: &OsStr,
         suffix: &OsStr,
         rand: usize,
-        make: impl FnMut(&sys::Dir, &OsStr) -> io::Result<R>,
-    ) -> io::Result<(R, OsString)> {
+        make: impl FnMut(&sys::Dir, &sys::Name) -> io::Result<R>,
+    ) -> io::Result<(R, sys::Name)> {
         make_name(
             &self.dir,
             &self.path,
@@ -459,5 +483,48 @@ impl Drop for Session {
             tracing::warn!(error = %e, "tempreg could not remove its session directory");
         }
         own_sessions().retain(|(id, name)| !(id.matches(&self.id) && *name == self.name));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_random_name_is_the_prefix_the_random_part_and_the_suffix() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let name = random_name(&mut rng, OsStr::new("pre-"), 6, OsStr::new(".csv")).unwrap();
+        let name = name.to_str().unwrap();
+        assert_eq!(name.len(), 4 + 6 + 4, "{name}");
+        assert!(name.starts_with("pre-") && name.ends_with(".csv"), "{name}");
+        assert!(name[4..10].bytes().all(|b| b.is_ascii_alphanumeric()), "{name}");
+        let bare = random_name(&mut rng, OsStr::new(""), 0, OsStr::new("x")).unwrap();
+        assert_eq!(bare.as_os_str(), "x");
+    }
+
+    #[test]
+    fn a_random_part_longer_than_a_file_name_is_refused_not_a_panic() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for rand in [sys::NAME_MAX + 1, usize::MAX] {
+            let e = random_name(&mut rng, OsStr::new("p"), rand, OsStr::new("")).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        }
+        let longest = random_name(&mut rng, OsStr::new(""), sys::NAME_MAX, OsStr::new(""));
+        assert_eq!(longest.unwrap().len(), sys::NAME_MAX);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_name_holding_a_nul_is_refused() {
+        let e = sys::Name::build(OsStr::new("a\0b"), b"", OsStr::new("")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    }
+
+    #[test]
+    fn a_child_path_is_the_session_path_joined_with_the_name() {
+        let root = tempfile::tempdir().unwrap();
+        let session = Session::create(root.path(), "tempreg").unwrap();
+        let name = OsStr::new("tmpAbC123");
+        assert_eq!(session.child(name), session.path().join(name));
     }
 }

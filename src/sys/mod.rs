@@ -5,6 +5,7 @@
 //!
 //! | verb | what it guarantees |
 //! |---|---|
+//! | [`Name`] | a temp entry's name, made once in the form the calls take (NUL-terminated on Unix), so that creating, checking and unlinking it copy nothing |
 //! | [`Dir::open`], [`Dir::open_child`] | a handle on a directory; a child is opened without following a symlink |
 //! | [`create_file`], [`create_dir`] | a new name (`O_EXCL`, mode 0600 / 0700) and the identity of what was made, from one call |
 //! | [`create_file_with`], [`create_dir_with`] | the same, with the permissions (and append mode) the caller chose; a read-only one is `Unsupported` on Windows, as in `tempfile` |
@@ -46,6 +47,10 @@
 mod imp;
 
 pub(crate) use self::imp::*;
+
+/// The most bytes a file name may have (`NAME_MAX` on Linux, macOS and the
+/// BSDs; Windows counts 255 UTF-16 units).
+pub(crate) const NAME_MAX: usize = 255;
 
 /// What an identity-checked removal found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -85,7 +85,7 @@ impl EntryInfo {
 /// it), and what it held.
 #[derive(Debug, Clone)]
 pub(crate) struct TrackedName {
-    pub(crate) name: Box<OsStr>,
+    pub(crate) name: sys::Name,
     pub(crate) id: FileId,
     /// The directory that holds the name, when it is not the session
     /// directory: an adopted path's parent, opened anew for each removal
@@ -112,7 +112,7 @@ impl Deref for NameDir<'_> {
 
 impl TrackedName {
     /// A name made in the session directory.
-    pub(crate) fn in_session(name: Box<OsStr>, id: FileId) -> TrackedName {
+    pub(crate) fn in_session(name: sys::Name, id: FileId) -> TrackedName {
         TrackedName {
             name,
             id,

@@ -1,7 +1,8 @@
 //! [`NameSpec`]: how a temp entry is named (prefix, random part, suffix), and
 //! the making of the name in the session directory.
 
-use std::ffi::{OsStr, OsString};
+use std::borrow::Cow;
+use std::ffi::OsStr;
 use std::fs::{File, Permissions};
 use std::io;
 use std::path::Path;
@@ -10,16 +11,14 @@ use super::entry::TrackedName;
 use crate::session::Session;
 use crate::sys;
 
-/// The most bytes a file name may have (`NAME_MAX` on Linux, macOS and the
-/// BSDs).
-pub(crate) const NAME_MAX: usize = 255;
+pub(crate) use crate::sys::NAME_MAX;
 
 /// The parts of a temp entry's name, owned, so that async creation can move
-/// them.
+/// them (the default prefix is borrowed: no allocation on the common path).
 #[derive(Debug, Clone)]
 pub(crate) struct NameSpec {
-    pub(crate) prefix: OsString,
-    pub(crate) suffix: OsString,
+    pub(crate) prefix: Cow<'static, OsStr>,
+    pub(crate) suffix: Cow<'static, OsStr>,
     pub(crate) rand: usize,
     /// Permissions before the umask (default 0600 for files, 0700 for
     /// directories).
@@ -33,8 +32,8 @@ pub(crate) struct NameSpec {
 impl Default for NameSpec {
     fn default() -> Self {
         NameSpec {
-            prefix: OsString::from("tmp"),
-            suffix: OsString::new(),
+            prefix: Cow::Borrowed(OsStr::new("tmp")),
+            suffix: Cow::Borrowed(OsStr::new("")),
             rand: 6,
             permissions: None,
             append: false,
@@ -66,7 +65,7 @@ fn check_part(what: &str, part: &OsStr) -> io::Result<()> {
 impl NameSpec {
     /// True for the default naming, which reserve files use.
     pub(crate) fn is_default(&self) -> bool {
-        self.prefix == "tmp"
+        *self.prefix == *"tmp"
             && self.suffix.is_empty()
             && self.rand == 6
             && self.permissions.is_none()
@@ -96,8 +95,8 @@ impl NameSpec {
             )));
         }
         if self.rand == 0 {
-            let mut name = self.prefix.clone();
-            name.push(&self.suffix);
+            let mut name = self.prefix.clone().into_owned();
+            name.push(&*self.suffix);
             if name.is_empty() || name == "." || name == ".." {
                 return Err(invalid(format!(
                     "tempreg: the temp name {name:?} (prefix + suffix, no random part) is not a usable file name"
@@ -120,7 +119,7 @@ impl NameSpec {
                     }
                 }
             })?;
-        Ok((file, TrackedName::in_session(name.into(), id)))
+        Ok((file, TrackedName::in_session(name, id)))
     }
 
     /// Makes a temp dir (mode 0700 unless chosen) in the session; blocking.
@@ -135,7 +134,7 @@ impl NameSpec {
                 Some(permissions) => sys::create_dir_with(dir, name, Some(permissions)),
             },
         )?;
-        Ok(TrackedName::in_session(name.into(), id))
+        Ok(TrackedName::in_session(name, id))
     }
 
     /// Makes a name in the session through `make`, given its full path (a
@@ -159,6 +158,6 @@ impl NameSpec {
                     )),
                 }
             })?;
-        Ok((made, TrackedName::in_session(name.into(), id)))
+        Ok((made, TrackedName::in_session(name, id)))
     }
 }

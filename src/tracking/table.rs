@@ -51,12 +51,11 @@ pub(crate) struct Table {
 /// around it is ours).
 mod map {
     #[cfg(not(tempreg_loom))]
-    pub(super) type Map =
-        dashmap::DashMap<u64, super::Entry, std::collections::hash_map::RandomState>;
+    pub(super) type Map = dashmap::DashMap<u64, super::Entry, foldhash::fast::RandomState>;
 
     #[cfg(not(tempreg_loom))]
     pub(super) fn new() -> Map {
-        Map::with_hasher(std::collections::hash_map::RandomState::new())
+        Map::with_hasher(foldhash::fast::RandomState::default())
     }
 
     #[cfg(tempreg_loom)]

@@ -26,9 +26,11 @@
 //! sees bind mounts of the same file system; elsewhere the device number,
 //! which does not see a bind (`nullfs`) mount of the same file system.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::{CStr, CString, OsStr, OsString};
+use std::fmt;
 use std::fs::File;
 use std::io;
+use std::ops::Deref;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -184,6 +186,20 @@ impl Meta {
 /// Looks `name` up in `dir` without following a symlink (`""`: `dir`
 /// itself). `None` if there is no such name.
 pub(super) fn meta_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<Meta>> {
+    look_up(dir, name, name.is_empty())
+}
+
+pub(super) fn meta_of(fd: BorrowedFd<'_>) -> io::Result<Meta> {
+    look_up(fd, c"", true)?.ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+}
+
+/// [`meta_at`] for a name in the form the calls take (`empty`: `dir`
+/// itself).
+fn look_up<P: rustix::path::Arg + Copy>(
+    dir: BorrowedFd<'_>,
+    name: P,
+    empty: bool,
+) -> io::Result<Option<Meta>> {
     #[cfg(target_os = "linux")]
     {
         use rustix::fs::StatxFlags;
@@ -194,7 +210,7 @@ pub(super) fn meta_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<Me
             | StatxFlags::SIZE
             | StatxFlags::BTIME
             | StatxFlags::MNT_ID;
-        let flags = if name.is_empty() {
+        let flags = if empty {
             AtFlags::EMPTY_PATH
         } else {
             AtFlags::SYMLINK_NOFOLLOW
@@ -206,7 +222,7 @@ pub(super) fn meta_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<Me
             Err(e) => return Err(e.into()),
         }
     }
-    let found = if name.is_empty() {
+    let found = if empty {
         rustix::fs::fstat(dir)
     } else {
         rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
@@ -216,10 +232,6 @@ pub(super) fn meta_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<Me
         Err(Errno::NOENT) => Ok(None),
         Err(e) => Err(e.into()),
     }
-}
-
-pub(super) fn meta_of(fd: BorrowedFd<'_>) -> io::Result<Meta> {
-    meta_at(fd, OsStr::new(""))?.ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
 }
 
 // ---------------------------------------------------------------------------
@@ -305,12 +317,78 @@ pub(super) fn list_fd(fd: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
 }
 
 // ---------------------------------------------------------------------------
+// Names
+
+/// A temp entry's file name in the form the system calls take it
+/// (NUL-terminated), made once: creating, checking and unlinking the entry
+/// then pass it as it is, where an `&OsStr` is copied and scanned for a NUL
+/// on every call. Derefs to the name without its NUL.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Name(CString);
+
+impl Name {
+    /// `prefix`, then `middle` (ASCII), then `suffix`, in one allocation.
+    /// `InvalidInput` if that holds a NUL byte.
+    pub(crate) fn build(prefix: &OsStr, middle: &[u8], suffix: &OsStr) -> io::Result<Name> {
+        let mut bytes = Vec::with_capacity(prefix.len() + middle.len() + suffix.len() + 1);
+        bytes.extend_from_slice(prefix.as_bytes());
+        bytes.extend_from_slice(middle);
+        bytes.extend_from_slice(suffix.as_bytes());
+        CString::new(bytes).map(Name).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a file name cannot hold a NUL byte",
+            )
+        })
+    }
+
+    /// `name` as it is; `InvalidInput` if it cannot be a file name's form.
+    pub(crate) fn new(name: &OsStr) -> io::Result<Name> {
+        Name::build(name, b"", OsStr::new(""))
+    }
+
+    pub(crate) fn as_os_str(&self) -> &OsStr {
+        OsStr::from_bytes(self.0.as_bytes())
+    }
+
+    fn as_c_str(&self) -> &CStr {
+        &self.0
+    }
+}
+
+impl Deref for Name {
+    type Target = OsStr;
+    fn deref(&self) -> &OsStr {
+        self.as_os_str()
+    }
+}
+
+impl AsRef<OsStr> for Name {
+    fn as_ref(&self) -> &OsStr {
+        self.as_os_str()
+    }
+}
+
+impl AsRef<Path> for Name {
+    fn as_ref(&self) -> &Path {
+        Path::new(self.as_os_str())
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.as_os_str().fmt(f)
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Creating
 
 /// Creates the regular file `name` in `dir` (`O_EXCL`, mode 0600) and
 /// returns it open for reading and writing, with its identity.
-pub(crate) fn create_file(dir: &Dir, name: &OsStr) -> io::Result<(File, FileId)> {
+pub(crate) fn create_file(dir: &Dir, name: &Name) -> io::Result<(File, FileId)> {
     let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let name = name.as_c_str();
     let fd = rustix::fs::openat(&dir.fd, name, flags, Mode::from_raw_mode(0o600))?;
     match meta_of(fd.as_fd()) {
         Ok(meta) => Ok((File::from(fd), meta.id)),

@@ -10,13 +10,14 @@ use std::path::PathBuf;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::{is_not_a_dir, list_fd, meta_at, meta_of, Dir, FileId, DIR_FLAGS};
+use super::{is_not_a_dir, list_fd, look_up, meta_at, meta_of, Dir, FileId, Name, DIR_FLAGS};
 use crate::sys::{Failures, Freed, Removal};
 
 /// Unlinks `name` in `dir` if it still holds the file `id` (anything but a
 /// directory: a regular file, a FIFO, a socket).
-pub(crate) fn remove_file(dir: &Dir, name: &OsStr, id: &FileId) -> io::Result<Removal> {
-    let Some(meta) = meta_at(dir.fd.as_fd(), name)? else {
+pub(crate) fn remove_file(dir: &Dir, name: &Name, id: &FileId) -> io::Result<Removal> {
+    let name = name.as_c_str();
+    let Some(meta) = look_up(dir.fd.as_fd(), name, false)? else {
         return Ok(Removal::Gone);
     };
     if !id.matches(&meta.id) || meta.kind == FileType::Directory {
@@ -25,7 +26,11 @@ pub(crate) fn remove_file(dir: &Dir, name: &OsStr, id: &FileId) -> io::Result<Re
     unlink(dir.fd.as_fd(), name, AtFlags::empty())
 }
 
-pub(super) fn unlink(dir: BorrowedFd<'_>, name: &OsStr, flags: AtFlags) -> io::Result<Removal> {
+pub(super) fn unlink<P: rustix::path::Arg>(
+    dir: BorrowedFd<'_>,
+    name: P,
+    flags: AtFlags,
+) -> io::Result<Removal> {
     match rustix::fs::unlinkat(dir, name, flags) {
         Ok(()) => Ok(Removal::Removed),
         Err(Errno::NOENT) => Ok(Removal::Gone),

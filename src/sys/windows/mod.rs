@@ -314,9 +314,67 @@ fn drop_name(file: &File, path: &Path) {
     }
 }
 
+/// A temp entry's file name, made once (the Unix layer keeps it
+/// NUL-terminated for its calls; here it is the name as it is). Derefs to
+/// the name.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Name(Box<OsStr>);
+
+impl Name {
+    /// `prefix`, then `middle` (ASCII), then `suffix`, in one allocation.
+    /// `InvalidInput` if `middle` is not ASCII.
+    pub(crate) fn build(prefix: &OsStr, middle: &[u8], suffix: &OsStr) -> io::Result<Name> {
+        let middle = std::str::from_utf8(middle)
+            .ok()
+            .filter(|m| m.is_ascii())
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "a name part is not ASCII")
+            })?;
+        let mut name = OsString::with_capacity(prefix.len() + middle.len() + suffix.len());
+        name.push(prefix);
+        name.push(middle);
+        name.push(suffix);
+        Ok(Name(name.into_boxed_os_str()))
+    }
+
+    /// `name` as it is; `InvalidInput` if it cannot be a file name's form.
+    pub(crate) fn new(name: &OsStr) -> io::Result<Name> {
+        Name::build(name, b"", OsStr::new(""))
+    }
+
+    pub(crate) fn as_os_str(&self) -> &OsStr {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = OsStr;
+    fn deref(&self) -> &OsStr {
+        &self.0
+    }
+}
+
+impl AsRef<OsStr> for Name {
+    fn as_ref(&self) -> &OsStr {
+        self.as_os_str()
+    }
+}
+
+impl AsRef<Path> for Name {
+    fn as_ref(&self) -> &Path {
+        Path::new(self.as_os_str())
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// Creates the file `name` in `dir` (it must not exist) and returns it open
 /// for reading and writing, with its identity.
-pub(crate) fn create_file(dir: &Dir, name: &OsStr) -> io::Result<(File, FileId)> {
+pub(crate) fn create_file(dir: &Dir, name: &Name) -> io::Result<(File, FileId)> {
     chosen::create_file_with(dir, name, None, false)
 }
 

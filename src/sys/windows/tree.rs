@@ -14,7 +14,7 @@ use windows_sys::Win32::Storage::FileSystem::{
     FILE_DISPOSITION_FLAG_POSIX_SEMANTICS, FILE_DISPOSITION_INFO, FILE_DISPOSITION_INFO_EX,
 };
 
-use super::{meta_of, open_entry, Dir, FileId, Kind, Meta};
+use super::{meta_of, open_entry, Dir, FileId, Kind, Meta, Name};
 use crate::sys::{Failures, Freed, Removal};
 
 /// Sets one piece of information on an open handle.
@@ -120,7 +120,7 @@ fn remove_if(path: &Path, id: &FileId) -> io::Result<Removal> {
 
 /// Deletes `name` in `dir` if it still holds the file `id` (anything but a
 /// directory), through the handle its identity was read from.
-pub(crate) fn remove_file(dir: &Dir, name: &OsStr, id: &FileId) -> io::Result<Removal> {
+pub(crate) fn remove_file(dir: &Dir, name: &Name, id: &FileId) -> io::Result<Removal> {
     if id.kind == Kind::Dir {
         return Ok(Removal::Replaced);
     }
