@@ -497,7 +497,10 @@ mod tests {
         let name = name.to_str().unwrap();
         assert_eq!(name.len(), 4 + 6 + 4, "{name}");
         assert!(name.starts_with("pre-") && name.ends_with(".csv"), "{name}");
-        assert!(name[4..10].bytes().all(|b| b.is_ascii_alphanumeric()), "{name}");
+        assert!(
+            name[4..10].bytes().all(|b| b.is_ascii_alphanumeric()),
+            "{name}"
+        );
         let bare = random_name(&mut rng, OsStr::new(""), 0, OsStr::new("x")).unwrap();
         assert_eq!(bare.as_os_str(), "x");
     }
