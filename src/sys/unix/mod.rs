@@ -195,6 +195,13 @@ pub(super) fn meta_of(fd: BorrowedFd<'_>) -> io::Result<Meta> {
 
 /// [`meta_at`] for a name in the form the calls take (`empty`: `dir`
 /// itself).
+///
+/// Inlined, as is [`tree::unlink`], so that a removal's `statx` and
+/// `unlinkat` are made in one frame: here the first return after a system
+/// call, to a caller that made the call before it, costs about 300 ns (the
+/// system call clobbers the return predictor; see `benches/registry.rs`), and
+/// a removal that returned between its two calls would pay it twice.
+#[inline(always)]
 fn look_up<P: rustix::path::Arg + Copy>(
     dir: BorrowedFd<'_>,
     name: P,

@@ -26,6 +26,7 @@ pub(crate) fn remove_file(dir: &Dir, name: &Name, id: &FileId) -> io::Result<Rem
     unlink(dir.fd.as_fd(), name, AtFlags::empty())
 }
 
+#[inline(always)]
 pub(super) fn unlink<P: rustix::path::Arg>(
     dir: BorrowedFd<'_>,
     name: P,
