@@ -292,8 +292,8 @@ mod floor {
         /// `temp_file()`: create and identify.
         #[inline(never)]
         pub fn create(dir: &OwnedFd, name: &CStr) -> (OwnedFd, Statx) {
-            let fd = rustix::fs::openat(dir, name, OPEN, Mode::from_raw_mode(0o600))
-                .expect("openat");
+            let fd =
+                rustix::fs::openat(dir, name, OPEN, Mode::from_raw_mode(0o600)).expect("openat");
             let made = rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, MASK).expect("statx fd");
             (fd, made)
         }
