@@ -42,8 +42,8 @@ use crate::tracking::naming::NameSpec;
 /// On SIGKILL nothing runs: the session directory stays until a sweep (see
 /// the crate docs).
 pub struct TempFile {
-    // Field order matters: the path is removed before the fd is closed, so
-    // the inode is pinned while its identity is checked.
+    // The drop removes the path before it closes the fd, so that the inode
+    // is pinned while its identity is checked (see `Drop`).
     path: TempPath,
     file: HeldFile,
 }
@@ -99,7 +99,7 @@ impl TempFile {
     /// or a symlink, that is left alone and the error says so
     /// ([`is_replaced_error`](crate::is_replaced_error)).
     pub fn close(self) -> io::Result<()> {
-        let TempFile { path, file } = self;
+        let (path, file) = self.into_fields();
         let result = path.close();
         drop(file);
         result
@@ -108,7 +108,7 @@ impl TempFile {
     /// Closes the fd and keeps tracking the file by path, so that many
     /// scratch files cost no file descriptors. See [`TempPath`].
     pub fn into_temp_path(self) -> TempPath {
-        let TempFile { path, file } = self;
+        let (path, file) = self.into_fields();
         forget_handle(&path);
         drop(file);
         path
@@ -117,7 +117,7 @@ impl TempFile {
     /// Splits into the open file (no longer tracked: a purge will not close
     /// it) and the tracked path.
     pub fn into_parts(self) -> (File, TempPath) {
-        let TempFile { path, file } = self;
+        let (path, file) = self.into_fields();
         forget_handle(&path);
         (file.into_file(), path)
     }
@@ -213,7 +213,7 @@ impl TempFile {
     /// The file, once its entry left the table (kept or persisted): dropping
     /// the path guard finds nothing to clean.
     fn into_untracked_file(self) -> File {
-        let TempFile { path, file } = self;
+        let (path, file) = self.into_fields();
         drop(path);
         file.into_file()
     }
@@ -221,6 +221,25 @@ impl TempFile {
 
 /// The entry stops pointing at the guard's file, which is about to be closed
 /// or handed out: a purge must never act on that fd again.
+impl TempFile {
+    /// The path and file guards, moved out; what is left of `self` drops
+    /// doing nothing.
+    fn into_fields(mut self) -> (TempPath, HeldFile) {
+        (self.path.take(), self.file.take())
+    }
+}
+
+/// Removes the file, then closes it, in one call of the cleaner (see
+/// `Ticket::close_quietly_closing`): the name while the fd still pins the
+/// inode, the fd right after. If a purge is revoking the file this moment,
+/// the purge closes it instead.
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let file = self.file.let_go();
+        self.path.drop_closing(file);
+    }
+}
+
 fn forget_handle(path: &TempPath) {
     path.ticket().settle(|entry| {
         entry.handle = Handle::None;

@@ -81,6 +81,25 @@ impl HeldFile {
         self.handle.is_revoked()
     }
 
+    /// Lets go of the file for the guard's drop: the file, for the caller
+    /// to close, or `None` if a purge revoking it this moment was handed it
+    /// (or it was let go already).
+    pub(crate) fn let_go(&mut self) -> Option<File> {
+        let file = self.file.take()?;
+        self.handle.release_to_close(file)
+    }
+
+    /// This holder's file, handle and registry, moved into a new holder;
+    /// this one holds nothing from now on (its drop does nothing). How a
+    /// guard with a `Drop` of its own hands its file on.
+    pub(crate) fn take(&mut self) -> HeldFile {
+        HeldFile {
+            file: self.file.take(),
+            handle: Arc::clone(&self.handle),
+            _registry: Arc::clone(&self._registry),
+        }
+    }
+
     /// Stops tracking the file and hands it over (waiting for a purge that is
     /// revoking it this moment).
     pub(crate) fn into_file(mut self) -> File {

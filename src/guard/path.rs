@@ -229,6 +229,24 @@ impl TempPath {
     pub(crate) fn ticket(&self) -> &Ticket {
         &self.ticket
     }
+
+    /// This guard's entry and path, moved into a new guard; this one acts
+    /// on nothing from now on (its drop does nothing). How a guard with a
+    /// `Drop` of its own hands its path on.
+    pub(crate) fn take(&mut self) -> TempPath {
+        TempPath {
+            ticket: self.ticket.hand_over(),
+            path: std::mem::take(&mut self.path),
+        }
+    }
+
+    /// The drop of a guard that owns the file too: removes the name and
+    /// closes `file` (let go of by the guard) in one call (see
+    /// `Ticket::close_quietly_closing`); this guard acts on nothing after.
+    pub(crate) fn drop_closing(&mut self, file: Option<File>) {
+        self.ticket.close_quietly_closing(&self.path, file);
+        self.ticket.disarm();
+    }
 }
 
 /// `path` made absolute against the working directory, as `tempfile` does

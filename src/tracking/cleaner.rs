@@ -29,6 +29,7 @@
 //!
 //! [`SyncHandle`]: super::sync_handle::SyncHandle
 
+use std::fs::File;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -119,6 +120,23 @@ pub(crate) fn remove_name(
     name: &TrackedName,
     listing: Option<&sys::Listing>,
 ) -> io::Result<Removal> {
+    remove_name_closing(session, kind, name, listing, None)
+}
+
+/// [`remove_name`], then closes `closing` (the file's own handle, held open
+/// through the check so that its inode cannot be reused), whatever the
+/// removal came to. A file's close is made by the same platform call as
+/// its check and unlink ([`sys::remove_file_closing`]): here the first
+/// return after a system call to a caller from before it costs about 300
+/// ns (`benches/registry.rs`), and a guard's drop that returned between
+/// its unlink and its close would pay it twice.
+pub(crate) fn remove_name_closing(
+    session: &Session,
+    kind: EntryKind,
+    name: &TrackedName,
+    listing: Option<&sys::Listing>,
+    closing: Option<File>,
+) -> io::Result<Removal> {
     let Some(dir) = name.dir(session)? else {
         return Ok(Removal::Gone);
     };
@@ -130,7 +148,10 @@ pub(crate) fn remove_name(
             return judged;
         }
     }
-    sys::remove_file(&dir, &name.name, &name.id)
+    match closing {
+        Some(file) => sys::remove_file_closing(&dir, &name.name, &name.id, file),
+        None => sys::remove_file(&dir, &name.name, &name.id),
+    }
 }
 
 /// Cleans a claimed entry on this thread, never waiting on a lock or on an
@@ -142,6 +163,20 @@ pub(crate) fn clean_now(
     sync_data: bool,
     listing: Option<&sys::Listing>,
 ) -> Outcome {
+    clean_now_closing(session, entry, by, sync_data, listing, None)
+}
+
+/// [`clean_now`], for a guard that owns the entry's sync file and has let
+/// go of it: `closing` is closed right after the name's removal (see
+/// [`remove_name_closing`]), or on the way out.
+pub(crate) fn clean_now_closing(
+    session: &Session,
+    entry: &Entry,
+    by: By,
+    sync_data: bool,
+    listing: Option<&sys::Listing>,
+    closing: Option<File>,
+) -> Outcome {
     let mut closed = None;
     if let Handle::Async { handle, path } = &entry.handle {
         match close_async_now(handle, sync_data) {
@@ -151,7 +186,7 @@ pub(crate) fn clean_now(
         }
     }
     let had_async = closed.is_some();
-    finish(session, entry, had_async, closed, by, listing)
+    finish(session, entry, had_async, closed, by, listing, closing)
 }
 
 /// Flushes and takes an async handle's file without waiting: `Ok(None)` if
@@ -198,6 +233,9 @@ fn close_async_now(
 
 /// Steps 2 and 3 (see the module docs), blocking. `closed_async` says an
 /// async handle's file was taken (and is passed in to be closed).
+/// `closing` is a dropped guard's own sync file, closed right after the
+/// removal whatever it came to (its guard is gone: there is no handle to
+/// keep working).
 fn finish(
     session: &Session,
     entry: &Entry,
@@ -205,12 +243,13 @@ fn finish(
     async_file: Option<std::fs::File>,
     by: By,
     listing: Option<&sys::Listing>,
+    closing: Option<File>,
 ) -> Outcome {
-    let removal = match entry
+    let removal = entry
         .name
         .as_ref()
-        .map(|name| remove_name(session, entry.kind, name, listing))
-    {
+        .map(|name| remove_name_closing(session, entry.kind, name, listing, closing));
+    let removal = match removal {
         None => None,
         Some(Ok(removal)) => Some(removal),
         Some(Err(e)) => {
@@ -318,6 +357,7 @@ pub(crate) async fn clean_async(
             closed_async,
             async_file,
             By::Purge,
+            None,
             None,
         );
         core.settle_outcome(claimed.id, entry, &outcome);

@@ -21,12 +21,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
 
-use super::cleaner::{clean_async, clean_now, By, Outcome};
+use super::cleaner::{clean_async, clean_now, clean_now_closing, By, Outcome};
 use super::entry::{Entry, EntryKind, Handle, TrackedName};
 use super::reaper::Reaper;
 use super::reserve::Reserve;
@@ -361,6 +362,7 @@ impl Core {
                 core: Arc::clone(self),
                 id,
                 generation: sys::fork_generation(),
+                armed: true,
             }),
             Err(back) => {
                 if let Some(entry) = back {
@@ -471,6 +473,9 @@ pub(crate) struct Ticket {
     core: Arc<Core>,
     id: u64,
     generation: u32,
+    /// False once another ticket took over ([`take`](Ticket::take)): this
+    /// one acts on nothing any more.
+    armed: bool,
 }
 
 impl Ticket {
@@ -487,9 +492,29 @@ impl Ticket {
         &self.core.session
     }
 
-    /// True in the process that made the entry.
+    /// True in the process that made the entry, while this ticket speaks
+    /// for it.
     pub(crate) fn is_born_here(&self) -> bool {
-        self.generation == sys::fork_generation()
+        self.armed && self.generation == sys::fork_generation()
+    }
+
+    /// A ticket for the same entry, which takes over from this one: this
+    /// one acts on nothing from now on, so its guard's drop does nothing.
+    /// How a guard with a `Drop` of its own hands its path on.
+    pub(crate) fn hand_over(&mut self) -> Ticket {
+        let taken = Ticket {
+            core: Arc::clone(&self.core),
+            id: self.id,
+            generation: self.generation,
+            armed: self.armed,
+        };
+        self.disarm();
+        taken
+    }
+
+    /// This ticket acts on nothing from now on.
+    pub(crate) fn disarm(&mut self) {
+        self.armed = false;
     }
 
     /// Claims the entry and hands it to `act`, which returns its result and
@@ -537,13 +562,23 @@ impl Ticket {
     /// registry ends (unless the file is gone by then: see
     /// `Session::leave_to_user`).
     pub(crate) fn close_quietly(&self, path: &Path) {
+        self.close_quietly_closing(path, None);
+    }
+
+    /// [`close_quietly`](Self::close_quietly) for a guard that owns the
+    /// entry's file and has let go of it (`file`, to be closed by us): the
+    /// file is closed right after the name's removal, in the same call (see
+    /// [`remove_name_closing`](super::cleaner::remove_name_closing)), or on the way out if there is nothing to
+    /// remove. The name is removed while the file is open, so its inode
+    /// cannot be reused between the identity check and the unlink.
+    pub(crate) fn close_quietly_closing(&self, path: &Path, file: Option<File>) {
         let session = &self.core.session;
-        let outcome = self.settle_as(true, |entry| {
+        let outcome = self.settle_as(true, move |entry| {
             if !entry.cleanup {
                 session.leave_to_user();
                 return (None, false);
             }
-            let outcome = clean_now(session, entry, By::Guard, false, None);
+            let outcome = clean_now_closing(session, entry, By::Guard, false, None, file);
             let keep = outcome.keeps_tracking();
             (Some(outcome), keep)
         });

@@ -131,13 +131,19 @@ impl SyncHandle {
     /// it out this moment, hands it over to be closed after the swap. Never
     /// waits.
     pub(crate) fn release(&self, file: File) {
+        drop(self.release_to_close(file));
+    }
+
+    /// [`release`](Self::release), leaving the closing to the caller: the
+    /// file back if it is the caller's to close (after the state lock is
+    /// let go), `None` if a purge was handed it. Never waits.
+    pub(crate) fn release_to_close(&self, file: File) -> Option<File> {
         let mut state = self.lock();
         if matches!(*state, State::Revoking) {
             *state = State::HandedOver(file);
-            return;
+            return None;
         }
         *state = State::Released;
-        drop(state);
-        drop(file);
+        Some(file)
     }
 }
