@@ -10,7 +10,7 @@
 //! | [`create_file`], [`create_dir`] | a new name (`O_EXCL`, mode 0600 / 0700) and the identity of what was made, from one call |
 //! | [`create_file_with`], [`create_dir_with`] | the same, with the permissions (and append mode) the caller chose; a read-only one is `Unsupported` on Windows, as in `tempfile` |
 //! | [`identify`], [`reopen_file`] | what a name holds now, without following a link; a file opened again by its name only if it still is the one recorded |
-//! | [`remove_file`], [`remove_dir`] | **every deletion the crate makes**: the name is removed only if it still holds the identity recorded at creation; a tree is removed without following symlinks and without crossing into another mount |
+//! | [`remove_file`], [`remove_dir`] | **every deletion the crate makes**: the name is removed only if it still holds the identity recorded at creation; a tree is removed without following symlinks and without crossing into another mount ([`remove_file_closing`] is `remove_file` then the close of the file's own handle, in one frame) |
 //! | [`clear_dir`] | the contents of a directory we hold open, with the same rules |
 //! | [`move_file`] | an identity-checked rename, optionally refusing to replace |
 //! | [`list`], [`Listing`], [`measure`] | names in a directory; one listing that judges many identities; files and bytes in a tree |
