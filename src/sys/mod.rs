@@ -48,6 +48,46 @@ mod imp;
 
 pub(crate) use self::imp::*;
 
+use std::ffi::OsStr;
+use std::fmt;
+use std::io;
+use std::ops::Deref;
+use std::path::Path;
+
+// What a `Name` is on every system (each platform says how it is held).
+
+impl Name {
+    /// `name` as it is; `InvalidInput` if it cannot be a file name's form.
+    pub(crate) fn new(name: &OsStr) -> io::Result<Name> {
+        Name::build(name, b"", OsStr::new(""))
+    }
+}
+
+impl Deref for Name {
+    type Target = OsStr;
+    fn deref(&self) -> &OsStr {
+        self.as_os_str()
+    }
+}
+
+impl AsRef<OsStr> for Name {
+    fn as_ref(&self) -> &OsStr {
+        self.as_os_str()
+    }
+}
+
+impl AsRef<Path> for Name {
+    fn as_ref(&self) -> &Path {
+        Path::new(self.as_os_str())
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.as_os_str().fmt(f)
+    }
+}
+
 /// The most bytes a file name may have (`NAME_MAX` on Linux, macOS and the
 /// BSDs; Windows counts 255 UTF-16 units).
 pub(crate) const NAME_MAX: usize = 255;

@@ -27,10 +27,8 @@
 //! which does not see a bind (`nullfs`) mount of the same file system.
 
 use std::ffi::{CStr, CString, OsStr, OsString};
-use std::fmt;
 use std::fs::File;
 use std::io;
-use std::ops::Deref;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -331,7 +329,7 @@ pub(super) fn list_fd(fd: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
 /// A temp entry's file name in the form the system calls take it
 /// (NUL-terminated), made once: creating, checking and unlinking the entry
 /// then pass it as it is, where an `&OsStr` is copied and scanned for a NUL
-/// on every call. Derefs to the name without its NUL.
+/// on every call. Derefs to the name without its NUL (see `sys/mod.rs`).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Name(CString);
 
@@ -351,42 +349,12 @@ impl Name {
         })
     }
 
-    /// `name` as it is; `InvalidInput` if it cannot be a file name's form.
-    pub(crate) fn new(name: &OsStr) -> io::Result<Name> {
-        Name::build(name, b"", OsStr::new(""))
-    }
-
     pub(crate) fn as_os_str(&self) -> &OsStr {
         OsStr::from_bytes(self.0.as_bytes())
     }
 
     fn as_c_str(&self) -> &CStr {
         &self.0
-    }
-}
-
-impl Deref for Name {
-    type Target = OsStr;
-    fn deref(&self) -> &OsStr {
-        self.as_os_str()
-    }
-}
-
-impl AsRef<OsStr> for Name {
-    fn as_ref(&self) -> &OsStr {
-        self.as_os_str()
-    }
-}
-
-impl AsRef<Path> for Name {
-    fn as_ref(&self) -> &Path {
-        Path::new(self.as_os_str())
-    }
-}
-
-impl fmt::Debug for Name {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.as_os_str().fmt(f)
     }
 }
 

@@ -339,38 +339,8 @@ impl Name {
         Ok(Name(name.into_boxed_os_str()))
     }
 
-    /// `name` as it is; `InvalidInput` if it cannot be a file name's form.
-    pub(crate) fn new(name: &OsStr) -> io::Result<Name> {
-        Name::build(name, b"", OsStr::new(""))
-    }
-
     pub(crate) fn as_os_str(&self) -> &OsStr {
         &self.0
-    }
-}
-
-impl std::ops::Deref for Name {
-    type Target = OsStr;
-    fn deref(&self) -> &OsStr {
-        &self.0
-    }
-}
-
-impl AsRef<OsStr> for Name {
-    fn as_ref(&self) -> &OsStr {
-        self.as_os_str()
-    }
-}
-
-impl AsRef<Path> for Name {
-    fn as_ref(&self) -> &Path {
-        Path::new(self.as_os_str())
-    }
-}
-
-impl std::fmt::Debug for Name {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
     }
 }
 
