@@ -32,7 +32,7 @@ pub(crate) fn remove_file(dir: &Dir, name: &Name, id: &FileId) -> io::Result<Rem
 /// [`remove_file`], then closes `file` (the removed file's own fd, held
 /// open through the check so that its inode cannot be reused), whatever
 /// the removal came to, before returning: the check, the unlink and the
-/// close in one frame (see [`look_up`](super::look_up) for why).
+/// close in one frame (see [`look_up`] for why).
 pub(crate) fn remove_file_closing(
     dir: &Dir,
     name: &Name,
