@@ -312,6 +312,68 @@ fn keep_picks_a_fresh_name_when_the_root_already_has_it() {
 }
 
 #[test]
+fn a_dropped_temp_file_is_removed_and_its_fd_closed_and_what_a_consumed_one_hands_on_lives() {
+    const N: usize = 2_000;
+    let root = tempfile::tempdir().unwrap();
+    let registry = registry_in(root.path());
+    #[cfg(unix)]
+    let before = support::open_fd_count();
+
+    let mut gone = Vec::with_capacity(N);
+    for i in 0..N {
+        let mut file = registry.temp_file().unwrap();
+        write!(file, "{i}").unwrap();
+        gone.push(file.path().to_path_buf());
+    }
+    #[cfg(unix)]
+    {
+        let after = support::open_fd_count();
+        // As below: other tests open files meanwhile; 2,000 leaked fds would
+        // dwarf that noise.
+        assert!(
+            after < before + 100,
+            "{N} dropped temp files should hold no fds: {before} open before, {after} after"
+        );
+    }
+    assert!(
+        gone.iter().all(|path| !path.exists()),
+        "a dropped temp file stayed"
+    );
+    assert_eq!(registry.len(), 0);
+
+    // What a consuming method hands on is not touched by what is left of
+    // the guard it came from.
+    let mut file = registry.temp_file().unwrap();
+    file.write_all(b"parts").unwrap();
+    let (mut parts_file, parts_path) = file.into_parts();
+    parts_file.write_all(b" still writable").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&parts_path).unwrap(),
+        "parts still writable"
+    );
+    let mut file = registry.temp_file().unwrap();
+    file.write_all(b"path").unwrap();
+    let path = file.into_temp_path();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "path");
+    let (mut kept_file, kept) = registry.temp_file().unwrap().keep().unwrap();
+    kept_file.write_all(b"kept").unwrap();
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "kept");
+    assert_eq!(registry.len(), 2, "the parts' path and the temp path");
+    let (parts_path_buf, path_buf) = (parts_path.to_path_buf(), path.to_path_buf());
+    // Closed first: where a deleted file keeps its name until its last
+    // handle closes (Wine), the name would outlive the drop of its path.
+    drop(parts_file);
+    drop((parts_path, path));
+    assert!(!parts_path_buf.exists() && !path_buf.exists());
+    assert!(kept.exists(), "a kept file is the caller's");
+    let closed = registry.temp_file().unwrap();
+    let closed_path = closed.path().to_path_buf();
+    closed.close().unwrap();
+    assert!(!closed_path.exists());
+    assert_eq!(registry.len(), 0);
+}
+
+#[test]
 fn into_temp_path_keeps_tracking_and_holds_no_fd() {
     const N: usize = 2_000;
     let root = tempfile::tempdir().unwrap();
