@@ -247,14 +247,9 @@ mod floor {
         pub fn temp_file_unchecked(&mut self) {
             let buf = self.name();
             let name = CStr::from_bytes_with_nul(&buf).expect("name");
-            let fd = rustix::fs::openat(&self.dir, name, OPEN, Mode::from_raw_mode(0o600))
-                .expect("openat");
-            let mut rest: &[u8] = &PAYLOAD;
-            while !rest.is_empty() {
-                let n = rustix::io::write(&fd, rest).expect("write");
-                rest = &rest[n..];
-            }
-            rustix::fs::unlinkat(&self.dir, name, AtFlags::empty()).expect("unlinkat");
+            let fd = open(&self.dir, name);
+            write(&fd);
+            unlink(&self.dir, name);
             drop(black_box(fd));
         }
 
@@ -262,60 +257,74 @@ mod floor {
         pub fn temp_file(&mut self) {
             let buf = self.name();
             let name = CStr::from_bytes_with_nul(&buf).expect("name");
-            let fd = rustix::fs::openat(&self.dir, name, OPEN, Mode::from_raw_mode(0o600))
-                .expect("openat");
-            let made = rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, MASK).expect("statx fd");
-            let mut rest: &[u8] = &PAYLOAD;
-            while !rest.is_empty() {
-                let n = rustix::io::write(&fd, rest).expect("write");
-                rest = &rest[n..];
-            }
-            let flags = AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT;
-            let found = rustix::fs::statx(&self.dir, name, flags, MASK).expect("statx name");
-            assert!(same_file(&made, &found), "the name holds another file");
-            rustix::fs::unlinkat(&self.dir, name, AtFlags::empty()).expect("unlinkat");
-            drop(black_box(fd));
+            let (fd, made) = create(&self.dir, name);
+            write(&fd);
+            remove(&self.dir, name, &made, fd);
         }
     }
 
-    /// The floor's system calls, grouped as a library's calls make them,
-    /// never inlined.
+    // The floor's steps, inlined into whatever calls them, so that the
+    // floors above make their system calls in one body.
+
+    #[inline(always)]
+    fn open(dir: &OwnedFd, name: &CStr) -> OwnedFd {
+        rustix::fs::openat(dir, name, OPEN, Mode::from_raw_mode(0o600)).expect("openat")
+    }
+
+    /// `temp_file()`: create and identify.
+    #[inline(always)]
+    fn create(dir: &OwnedFd, name: &CStr) -> (OwnedFd, Statx) {
+        let fd = open(dir, name);
+        let made = rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, MASK).expect("statx fd");
+        (fd, made)
+    }
+
+    /// `write_all` of the payload.
+    #[inline(always)]
+    fn write(fd: &OwnedFd) {
+        let mut rest: &[u8] = &PAYLOAD;
+        while !rest.is_empty() {
+            let n = rustix::io::write(fd, rest).expect("write");
+            rest = &rest[n..];
+        }
+    }
+
+    #[inline(always)]
+    fn unlink(dir: &OwnedFd, name: &CStr) {
+        rustix::fs::unlinkat(dir, name, AtFlags::empty()).expect("unlinkat");
+    }
+
+    /// The drop: check the name, unlink, close.
+    #[inline(always)]
+    fn remove(dir: &OwnedFd, name: &CStr, made: &Statx, fd: OwnedFd) {
+        let flags = AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT;
+        let found = rustix::fs::statx(dir, name, flags, MASK).expect("statx name");
+        assert!(same_file(made, &found), "the name holds another file");
+        unlink(dir, name);
+        drop(black_box(fd));
+    }
+
+    /// The floor's steps, grouped as a library's calls make them, each in a
+    /// function of its own, never inlined.
     mod called {
         use std::ffi::CStr;
-        use std::hint::black_box;
         use std::os::fd::OwnedFd;
 
-        use rustix::fs::{AtFlags, Mode, Statx};
+        use rustix::fs::Statx;
 
-        use super::{same_file, MASK, OPEN, PAYLOAD};
-
-        /// `temp_file()`: create and identify.
         #[inline(never)]
         pub fn create(dir: &OwnedFd, name: &CStr) -> (OwnedFd, Statx) {
-            let fd =
-                rustix::fs::openat(dir, name, OPEN, Mode::from_raw_mode(0o600)).expect("openat");
-            let made = rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, MASK).expect("statx fd");
-            (fd, made)
+            super::create(dir, name)
         }
 
-        /// `write_all`.
         #[inline(never)]
         pub fn write(fd: &OwnedFd) {
-            let mut rest: &[u8] = &PAYLOAD;
-            while !rest.is_empty() {
-                let n = rustix::io::write(fd, rest).expect("write");
-                rest = &rest[n..];
-            }
+            super::write(fd)
         }
 
-        /// The drop: check the name, unlink, close.
         #[inline(never)]
         pub fn remove(dir: &OwnedFd, name: &CStr, made: &Statx, fd: OwnedFd) {
-            let flags = AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT;
-            let found = rustix::fs::statx(dir, name, flags, MASK).expect("statx name");
-            assert!(same_file(made, &found), "the name holds another file");
-            rustix::fs::unlinkat(dir, name, AtFlags::empty()).expect("unlinkat");
-            drop(black_box(fd));
+            super::remove(dir, name, made, fd)
         }
     }
 

@@ -217,11 +217,7 @@ impl TempFile {
         drop(path);
         file.into_file()
     }
-}
 
-/// The entry stops pointing at the guard's file, which is about to be closed
-/// or handed out: a purge must never act on that fd again.
-impl TempFile {
     /// The path and file guards, moved out; what is left of `self` drops
     /// doing nothing.
     fn into_fields(mut self) -> (TempPath, HeldFile) {
@@ -240,6 +236,8 @@ impl Drop for TempFile {
     }
 }
 
+/// The entry stops pointing at the guard's file, which is about to be closed
+/// or handed out: a purge must never act on that fd again.
 fn forget_handle(path: &TempPath) {
     path.ticket().settle(|entry| {
         entry.handle = Handle::None;

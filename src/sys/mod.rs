@@ -52,7 +52,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::io;
 use std::ops::Deref;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 // What a `Name` is on every system (each platform says how it is held).
 
@@ -88,6 +88,24 @@ impl fmt::Debug for Name {
     }
 }
 
+/// [`remove_file`], then closes `file` (the removed file's own handle, held
+/// open through the check so that its inode cannot be reused), whatever the
+/// removal came to, before returning: the check, the unlink and the close
+/// in one frame, as `remove_file` is inlined here. On Unix the first return
+/// after a system call to a caller from before it is slow (see `look_up` in
+/// `unix/mod.rs`), and a drop that returned between its unlink and its
+/// close would pay it twice.
+pub(crate) fn remove_file_closing(
+    dir: &Dir,
+    name: &Name,
+    id: &FileId,
+    file: std::fs::File,
+) -> io::Result<Removal> {
+    let removal = remove_file(dir, name, id);
+    drop(file);
+    removal
+}
+
 /// The most bytes a file name may have (`NAME_MAX` on Linux, macOS and the
 /// BSDs; Windows counts 255 UTF-16 units).
 pub(crate) const NAME_MAX: usize = 255;
@@ -114,13 +132,13 @@ pub(crate) struct Freed {
 /// A failure inside a tree, named by its path relative to the tree's top.
 #[derive(Debug)]
 struct TreeError {
-    at: std::path::PathBuf,
-    source: std::io::Error,
+    at: PathBuf,
+    source: io::Error,
     more: usize,
 }
 
-impl std::fmt::Display for TreeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for TreeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "`{}`: {}", self.at.display(), self.source)?;
         if self.more > 0 {
             write!(f, " (and {} more failure(s))", self.more)?;
@@ -139,12 +157,12 @@ impl std::error::Error for TreeError {
 /// many followed: one error, with the kind the system gave and the path.
 #[derive(Default)]
 pub(crate) struct Failures {
-    first: Option<(std::path::PathBuf, std::io::Error)>,
+    first: Option<(PathBuf, io::Error)>,
     more: usize,
 }
 
 impl Failures {
-    pub(crate) fn note(&mut self, at: std::path::PathBuf, e: std::io::Error) {
+    pub(crate) fn note(&mut self, at: PathBuf, e: io::Error) {
         if self.first.is_none() {
             self.first = Some((at, e));
         } else {
@@ -152,10 +170,10 @@ impl Failures {
         }
     }
 
-    pub(crate) fn into_result<T>(self, ok: T) -> std::io::Result<T> {
+    pub(crate) fn into_result<T>(self, ok: T) -> io::Result<T> {
         match self.first {
             None => Ok(ok),
-            Some((at, source)) => Err(std::io::Error::new(
+            Some((at, source)) => Err(io::Error::new(
                 source.kind(),
                 TreeError {
                     at,

@@ -473,8 +473,8 @@ pub(crate) struct Ticket {
     core: Arc<Core>,
     id: u64,
     generation: u32,
-    /// False once another ticket took over ([`take`](Ticket::take)): this
-    /// one acts on nothing any more.
+    /// False once another ticket took over ([`hand_over`](Ticket::hand_over)):
+    /// this one acts on nothing any more.
     armed: bool,
 }
 
@@ -568,9 +568,10 @@ impl Ticket {
     /// [`close_quietly`](Self::close_quietly) for a guard that owns the
     /// entry's file and has let go of it (`file`, to be closed by us): the
     /// file is closed right after the name's removal, in the same call (see
-    /// [`remove_name_closing`](super::cleaner::remove_name_closing)), or on the way out if there is nothing to
-    /// remove. The name is removed while the file is open, so its inode
-    /// cannot be reused between the identity check and the unlink.
+    /// [`remove_name_closing`](super::cleaner::remove_name_closing)), or on
+    /// the way out if there is nothing to remove. The name is removed while
+    /// the file is open, so its inode cannot be reused between the identity
+    /// check and the unlink.
     pub(crate) fn close_quietly_closing(&self, path: &Path, file: Option<File>) {
         let session = &self.core.session;
         let outcome = self.settle_as(true, move |entry| {

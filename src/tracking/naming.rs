@@ -65,7 +65,7 @@ fn check_part(what: &str, part: &OsStr) -> io::Result<()> {
 impl NameSpec {
     /// True for the default naming, which reserve files use.
     pub(crate) fn is_default(&self) -> bool {
-        *self.prefix == *"tmp"
+        self.prefix == OsStr::new("tmp")
             && self.suffix.is_empty()
             && self.rand == 6
             && self.permissions.is_none()
@@ -95,7 +95,7 @@ impl NameSpec {
             )));
         }
         if self.rand == 0 {
-            let mut name = self.prefix.clone().into_owned();
+            let mut name = self.prefix.to_os_string();
             name.push(&*self.suffix);
             if name.is_empty() || name == "." || name == ".." {
                 return Err(invalid(format!(

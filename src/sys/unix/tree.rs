@@ -15,7 +15,8 @@ use crate::sys::{Failures, Freed, Removal};
 
 /// Unlinks `name` in `dir` if it still holds the file `id` (anything but a
 /// directory: a regular file, a FIFO, a socket). Inlined (into
-/// [`remove_file_closing`] above all), for the reason given at `look_up`.
+/// `sys::remove_file_closing` above all), for the reason given at
+/// [`look_up`].
 #[inline(always)]
 pub(crate) fn remove_file(dir: &Dir, name: &Name, id: &FileId) -> io::Result<Removal> {
     let name = name.as_c_str();
@@ -26,22 +27,6 @@ pub(crate) fn remove_file(dir: &Dir, name: &Name, id: &FileId) -> io::Result<Rem
         return Ok(Removal::Replaced);
     }
     unlink(dir.fd.as_fd(), name, AtFlags::empty())
-}
-
-#[inline(always)]
-/// [`remove_file`], then closes `file` (the removed file's own fd, held
-/// open through the check so that its inode cannot be reused), whatever
-/// the removal came to, before returning: the check, the unlink and the
-/// close in one frame (see [`look_up`] for why).
-pub(crate) fn remove_file_closing(
-    dir: &Dir,
-    name: &Name,
-    id: &FileId,
-    file: std::fs::File,
-) -> io::Result<Removal> {
-    let removal = remove_file(dir, name, id);
-    drop(file);
-    removal
 }
 
 #[inline(always)]

@@ -71,9 +71,7 @@ pub(crate) use self::signals::{
     default_action_switch, die_by, is_catchable_signal, signal_name, SignalCloser, SignalListener,
     CLEANUP_SIGNALS, STOP_SIGNALS,
 };
-pub(crate) use self::tree::{
-    clear_dir, measure, remove_dir, remove_file, remove_file_closing, Listing,
-};
+pub(crate) use self::tree::{clear_dir, measure, remove_dir, remove_file, Listing};
 
 /// A handle a child process inherits (marked inheritable).
 pub(crate) type Inheritable = std::os::windows::io::OwnedHandle;

@@ -127,20 +127,6 @@ pub(crate) fn remove_file(dir: &Dir, name: &Name, id: &FileId) -> io::Result<Rem
     remove_if(&dir.child(name), id)
 }
 
-/// [`remove_file`], then closes `file` (the removed file's own handle),
-/// whatever the removal came to, before returning (as on Unix, where the
-/// reason is given).
-pub(crate) fn remove_file_closing(
-    dir: &Dir,
-    name: &Name,
-    id: &FileId,
-    file: File,
-) -> io::Result<Removal> {
-    let removal = remove_file(dir, name, id);
-    drop(file);
-    removal
-}
-
 /// Removes the directory `name` in `dir` with everything in it, if it is
 /// still the directory `id`; links inside are deleted as links.
 pub(crate) fn remove_dir(dir: &Dir, name: &OsStr, id: &FileId) -> io::Result<Removal> {
